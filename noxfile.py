@@ -1,0 +1,183 @@
+"""Every automated job of the lab-utils monorepo.
+
+`nox` runs the default sessions (the whole test suite); `nox -l` lists them all.
+The package list is read from packages/*/pyproject.toml: a new distribution needs no
+edit here.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import nox
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent / "tools"))
+import workspace
+
+ROOT = workspace.ROOT
+PACKAGES = workspace.PACKAGES
+META = workspace.META
+
+nox.needs_version = ">=2024.10.9"
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_venv = "yes"
+# The machines are offline but for the package registries: never fetch an interpreter.
+nox.options.download_python = "never"
+nox.options.sessions = ["tests", "isolated", "meta", "lint", "docs"]
+
+
+PIECES = workspace.pieces()
+FOLDERS = workspace.folders()
+local_closure = workspace.local_closure
+PYTHONS = nox.project.python_versions(nox.project.load_toml(PACKAGES / META / "pyproject.toml"))
+
+
+def _expose_pyenv_versions() -> None:
+    """Name every wanted pyenv version, so that its `python3.X` shim answers.
+
+    pyenv shims refuse to run a version that is not active; nox would then skip (or, in
+    CI, fail) the sessions of that Python. A no-op without pyenv or when the user chose.
+    """
+    if "PYENV_VERSION" in os.environ:
+        return
+    root = os.environ.get("PYENV_ROOT")
+    if not root and shutil.which("pyenv"):
+        root = subprocess.run(
+            ["pyenv", "root"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+    if not root:
+        return
+    found = []
+    for minor in PYTHONS:
+        candidates = sorted(
+            pathlib.Path(root, "versions").glob(f"{minor}.*"),
+            key=lambda d: [int(x) if x.isdigit() else -1 for x in d.name.split(".")],
+        )
+        found += [c.name for c in candidates[-1:] if (c / "bin" / f"python{minor}").exists()]
+    if found:
+        os.environ["PYENV_VERSION"] = ":".join(found)
+
+
+_expose_pyenv_versions()
+
+
+def _editable_closure(folder: str, extra: str = "test") -> list[str]:
+    """pip arguments installing `folder[extra]` and its in-repo dependencies, editable.
+
+    Siblings come from the repo by path in the same command, so the index is never asked
+    for our own names.
+    """
+    args = [a for dep in local_closure(folder)[1:] for a in ("-e", str(PACKAGES / dep))]
+    return [*args, "-e", f"{PACKAGES / folder}[{extra}]"]
+
+
+def _wheel(session: nox.Session, folder: str) -> pathlib.Path:
+    out = pathlib.Path(session.create_tmp()) / "dist" / folder
+    shutil.rmtree(out, ignore_errors=True)
+    session.run(
+        "python", "-m", "build", "--quiet", "--installer", "uv",
+        "--outdir", str(out), str(PACKAGES / folder),
+    )  # fmt: skip
+    (wheel,) = out.glob("*.whl")
+    return wheel
+
+
+@nox.session(python=PYTHONS, tags=["tests"])
+@nox.parametrize("package", list(PIECES))
+def tests(session: nox.Session, package: str) -> None:
+    """Each piece on each Python, installed editable with its in-repo dependencies."""
+    session.install(*_editable_closure(package))
+    session.run("pytest", str(PACKAGES / package / "tests"), *session.posargs)
+
+
+# Run by the isolated session: imports the piece, and fails if a sibling outside the
+# piece's declared closure is importable.
+_IMPORT_CHECK = """
+import importlib, sys
+own, absent = sys.argv[1], sys.argv[2:]
+importlib.import_module(f"lab_utils.{own}")
+present = []
+for name in absent:
+    try:
+        importlib.import_module(f"lab_utils.{name}")
+    except ModuleNotFoundError:
+        continue
+    present.append(name)
+if present:
+    sys.exit(f"importable without being declared: {present}")
+print(f"lab_utils.{own} imports; absent as declared: {absent}")
+"""
+
+
+@nox.session(python=PYTHONS[-1], tags=["isolated"])
+@nox.parametrize("package", list(PIECES))
+def isolated(session: nox.Session, package: str) -> None:
+    """Each piece built as a wheel and installed alone, with only its declared closure."""
+    session.install("build[uv]")
+    closure = local_closure(package)
+    wheels = [_wheel(session, folder) for folder in closure]
+    session.install(*map(str, wheels[1:]), f"{wheels[0]}[test]")
+    absent = [module for folder, module in PIECES.items() if folder not in closure]
+    session.run("python", "-c", _IMPORT_CHECK, PIECES[package], *absent)
+    # Run from a folder outside the source tree: the tests must use the installed wheel.
+    tests_dir = PACKAGES / package / "tests"
+    session.chdir(session.create_tmp())
+    session.run(
+        "pytest", "-p", "no:cacheprovider", "-c", str(PACKAGES / package / "pyproject.toml"),
+        "--rootdir", str(PACKAGES / package), str(tests_dir), *session.posargs,
+    )  # fmt: skip
+
+
+@nox.session(python=PYTHONS[-1], tags=["isolated"])
+def meta(session: nox.Session) -> None:
+    """All four wheels installed together; the meta-package's tests."""
+    session.install("build[uv]")
+    wheels = {folder: _wheel(session, folder) for folder in FOLDERS}
+    # Local files only: our names are never resolved on an index.
+    others = [str(w) for f, w in wheels.items() if f != META]
+    session.install(*others, f"{wheels[META]}[test]")
+    session.run("pytest", "-p", "no:cacheprovider", str(PACKAGES / META / "tests"))
+
+
+@nox.session(python=PYTHONS[-1])
+def lint(session: nox.Session) -> None:
+    """Ruff, strict mypy over all packages, and the layout guards."""
+    session.install("ruff>=0.8", "mypy>=1.13", "types-psycopg2", "pytest>=8.1.1")
+    session.install(*[a for f in PIECES for a in ("-e", str(PACKAGES / f))])
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy")
+    session.run("python", "tools/check_layout.py")
+    session.run("pytest", "-p", "no:cacheprovider", "tools")
+
+
+@nox.session(python=PYTHONS[-1])
+def docs(session: nox.Session) -> None:
+    """The HTML documentation, with warnings as errors."""
+    session.install("sphinx>=7.2", "myst-parser>=3")
+    session.install(*[a for f in PIECES for a in ("-e", str(PACKAGES / f))])
+    shutil.rmtree(ROOT / "docs" / "_build", ignore_errors=True)
+    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
+
+
+@nox.session(python=PYTHONS[-1])
+def build(session: nox.Session) -> None:
+    """Sdists and wheels of every distribution into dist/."""
+    session.install("build[uv]", "twine")
+    out = ROOT / "dist"
+    shutil.rmtree(out, ignore_errors=True)
+    for folder in FOLDERS:
+        session.run("python", "-m", "build", "--installer", "uv", "--outdir", str(out),
+                    str(PACKAGES / folder))  # fmt: skip
+    session.run("twine", "check", "--strict", *map(str, sorted(out.iterdir())))
+
+
+@nox.session(python=PYTHONS[-1])
+def demo(session: nox.Session) -> None:
+    """The suite's demo (see README); `nox -s demo -- --help` lists its options."""
+    session.install(*_editable_closure(META, extra="embedded"))
+    session.run("python", str(ROOT / "examples" / "demo.py"), *session.posargs)
