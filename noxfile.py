@@ -94,25 +94,6 @@ def tests(session: nox.Session, package: str) -> None:
     session.run("pytest", str(PACKAGES / package / "tests"), *session.posargs)
 
 
-# Run by the isolated session: imports the piece, and fails if a sibling outside the
-# piece's declared closure is importable.
-_IMPORT_CHECK = """
-import importlib, sys
-own, absent = sys.argv[1], sys.argv[2:]
-importlib.import_module(f"lab_utils.{own}")
-present = []
-for name in absent:
-    try:
-        importlib.import_module(f"lab_utils.{name}")
-    except ModuleNotFoundError:
-        continue
-    present.append(name)
-if present:
-    sys.exit(f"importable without being declared: {present}")
-print(f"lab_utils.{own} imports; absent as declared: {absent}")
-"""
-
-
 @nox.session(python=PYTHONS[-1], tags=["isolated"])
 @nox.parametrize("package", list(PIECES))
 def isolated(session: nox.Session, package: str) -> None:
@@ -122,7 +103,7 @@ def isolated(session: nox.Session, package: str) -> None:
     wheels = [_wheel(session, folder) for folder in closure]
     session.install(*map(str, wheels[1:]), f"{wheels[0]}[test]")
     absent = [module for folder, module in PIECES.items() if folder not in closure]
-    session.run("python", "-c", _IMPORT_CHECK, PIECES[package], *absent)
+    session.run("python", str(ROOT / "tools" / "import_check.py"), PIECES[package], *absent)
     # Run from a folder outside the source tree: the tests must use the installed wheel.
     tests_dir = PACKAGES / package / "tests"
     session.chdir(session.create_tmp())
@@ -134,12 +115,18 @@ def isolated(session: nox.Session, package: str) -> None:
 
 @nox.session(python=PYTHONS[-1], tags=["isolated"])
 def meta(session: nox.Session) -> None:
-    """All four wheels installed together; the meta-package's tests."""
+    """The meta wheel replaces an old lab-utils 0.x and pulls the three pieces; its tests."""
     session.install("build[uv]")
-    wheels = {folder: _wheel(session, folder) for folder in FOLDERS}
-    # Local files only: our names are never resolved on an index.
-    others = [str(w) for f, w in wheels.items() if f != META]
-    session.install(*others, f"{wheels[META]}[test]")
+    wheels = [_wheel(session, folder) for folder in [*PIECES, META]]
+    # Third-party requirements come from the index; our own names only from these wheels.
+    meta_tests = workspace.project(META)["optional-dependencies"]["test"]
+    session.install(*workspace.external_dependencies(FOLDERS), *meta_tests)
+    # Start from the old single-package lab-utils 0.4 (it ships a regular
+    # lab_utils/__init__.py): installing the meta wheel must replace it and leave a
+    # working namespace.
+    session.install("--no-deps", "lab-utils==0.4.0")
+    found = ["--no-index", *(a for w in wheels[:-1] for a in ("--find-links", str(w.parent)))]
+    session.install(*found, str(wheels[-1]))
     session.run("pytest", "-p", "no:cacheprovider", str(PACKAGES / META / "tests"))
 
 

@@ -73,3 +73,15 @@ def local_closure(folder: str, packages: pathlib.Path = PACKAGES) -> list[str]:
             if name in folder_of:
                 todo.append(folder_of[name])
     return seen
+
+
+def external_dependencies(chosen: list[str], packages: pathlib.Path = PACKAGES) -> list[str]:
+    """Return the requirements of the `chosen` folders that are not distributions of this repo."""
+    local = {canonical(project(f, packages)["name"]) for f in folders(packages)}
+    found = {
+        dep
+        for folder in chosen
+        for dep in project(folder, packages).get("dependencies", [])
+        if requirement_name(dep) not in local
+    }
+    return sorted(found)

@@ -2,6 +2,7 @@
 
 import importlib
 import importlib.metadata
+import importlib.util
 
 from packaging.requirements import Requirement
 
@@ -41,3 +42,12 @@ def test_namespace_has_no_init_module() -> None:
 def _dist_of(module_name: str) -> str:
     sub = module_name.rsplit(".", 1)[-1]
     return next(dist for dist, mod in PIECES.items() if mod == sub)
+
+
+def test_modules_come_from_the_pieces_not_from_an_old_single_package() -> None:
+    # lab-utils 0.x shipped lab_utils/database.py etc.; ours are packages of the pieces.
+    for dist, module in PIECES.items():
+        spec = importlib.util.find_spec(f"lab_utils.{module}")
+        assert spec is not None
+        assert spec.origin is not None
+        assert spec.origin.endswith(f"{module}/__init__.py"), (dist, spec.origin)
