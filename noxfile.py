@@ -168,3 +168,10 @@ def demo(session: nox.Session) -> None:
     """The suite's demo (see README); `nox -s demo -- --help` lists its options."""
     session.install(*_editable_closure(META, extra="embedded"))
     session.run("python", str(ROOT / "examples" / "demo.py"), *session.posargs)
+
+
+@nox.session(python=PYTHONS[-1])
+def bench(session: nox.Session) -> None:
+    """Benchmarks next to their peers, ratios from one run (`-- --only database --quick`)."""
+    session.install(*_editable_closure(META, extra="embedded"))
+    session.run("python", str(ROOT / "benchmarks" / "run.py"), *session.posargs)
