@@ -130,6 +130,36 @@ def meta(session: nox.Session) -> None:
     session.run("pytest", "-p", "no:cacheprovider", str(PACKAGES / META / "tests"))
 
 
+# The original single-package releases our socket_comm must interoperate with, and what
+# each needs at run time (their own requirements name psycopg2, which builds from source).
+OLD_RELEASES = {
+    "0.4.0": ["psycopg2-binary", "zc.lockfile", "python-json-logger", "slacker-log-handler"],
+    "0.5.12": ["psycopg2-binary", "zc.lockfile", "python-json-logger", "slacker-log-handler",
+               "pandas"],
+}  # fmt: skip
+
+
+@nox.session(python="3.11", tags=["isolated"])
+def interop(session: nox.Session) -> None:
+    """Our socket_comm against unmodified lab-utils 0.4.0 and 0.5.x, in both directions."""
+    session.install(*_editable_closure("lab-comm"), "uv")
+    base = session.run("python", "-c", "import sys; print(sys._base_executable)", silent=True)
+    peers = []
+    for version, requirements in OLD_RELEASES.items():
+        venv = pathlib.Path(session.create_tmp()) / f"lab-utils-{version}"
+        python = venv / "bin" / "python"
+        if not python.exists():
+            session.run("uv", "venv", "--quiet", "--python", str(base).strip(), str(venv))
+            session.run("uv", "pip", "install", "--quiet", "--python", str(python), *requirements)
+            session.run("uv", "pip", "install", "--quiet", "--python", str(python),
+                        "--no-deps", f"lab-utils=={version}")  # fmt: skip
+        peers.append(f"{version}={python}")
+    session.run(
+        "pytest", "-p", "no:cacheprovider", str(PACKAGES / "lab-comm" / "tests_interop"),
+        *session.posargs, env={"LAB_COMM_OLD_PEERS": ",".join(peers)},
+    )  # fmt: skip
+
+
 @nox.session(python=PYTHONS[-1])
 def lint(session: nox.Session) -> None:
     """Ruff, strict mypy over all packages, and the layout guards."""
