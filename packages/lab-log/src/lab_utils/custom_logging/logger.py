@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any, cast
 
 SUCCESS = 25
@@ -15,6 +16,11 @@ APP_NAME = "root"
 
 :func:`~lab_utils.custom_logging.configure_logging` sets it from its ``logger_name``.
 """
+
+
+# Frames between the caller and Logger._log that findCaller must skip: Python 3.11 made
+# stacklevel count from the frame calling _log (here, success()); 3.10 already skipped it.
+_OWN_FRAMES = 1 if sys.version_info >= (3, 11) else 0
 
 
 class CustomLogger(logging.Logger):
@@ -30,7 +36,7 @@ class CustomLogger(logging.Logger):
         The record names the caller's module and function, not this method.
         """
         if self.isEnabledFor(SUCCESS):
-            kws["stacklevel"] = kws.get("stacklevel", 1) + 1
+            kws["stacklevel"] = kws.get("stacklevel", 1) + _OWN_FRAMES
             self._log(SUCCESS, message, args, **kws)
 
 
