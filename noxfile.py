@@ -27,7 +27,7 @@ nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "yes"
 # The machines are offline but for the package registries: never fetch an interpreter.
 nox.options.download_python = "never"
-nox.options.sessions = ["tests", "isolated", "meta", "lint", "docs"]
+nox.options.sessions = ["tests", "isolated", "meta", "interop", "lint", "docs"]
 
 
 PIECES = workspace.pieces()

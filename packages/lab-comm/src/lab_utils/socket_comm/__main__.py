@@ -1,0 +1,76 @@
+"""Command line: ``python -m lab_utils.socket_comm send|shell``."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+
+from lab_utils.socket_comm.client import Client
+
+ERROR_PREFIXES = ("Error!", "Unknown exception!", "Daemon error")
+"""Replies that make ``send`` exit with status 1."""
+
+
+def _client(args: argparse.Namespace, persistent: bool = False) -> Client:
+    return Client(
+        config_file=args.config, host=args.host, port=args.port, secret=args.secret,
+        timeout=args.timeout, persistent=persistent,
+    )  # fmt: skip
+
+
+def _send(args: argparse.Namespace) -> int:
+    try:
+        reply = _client(args).send_message(" ".join(args.words))
+    except OSError as error:
+        sys.stderr.write(f"cannot reach the daemon: {error}\n")
+        return 2
+    sys.stdout.write(reply + ("" if reply.endswith("\n") else "\n"))
+    return 1 if reply.startswith(ERROR_PREFIXES) else 0
+
+
+def _shell(args: argparse.Namespace) -> int:
+    client = _client(args, persistent=True)
+    with contextlib.suppress(ImportError):
+        import readline  # noqa: F401 - line editing and history where available
+    sys.stdout.write(f"connected to {client.host}:{client.port}; 'exit' or Ctrl+D leaves\n")
+    with client:
+        while True:
+            try:
+                line = input("> ").strip()
+            except EOFError:
+                sys.stdout.write("\n")
+                return 0
+            if line in ("exit", "bye"):
+                return 0
+            if not line:
+                continue
+            try:
+                sys.stdout.write(client.send_message(line).rstrip("\n") + "\n")
+            except OSError as error:
+                sys.stderr.write(f"cannot reach the daemon: {error}\n")
+                return 2
+            if line == "quit":
+                return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m lab_utils.socket_comm")
+    parser.add_argument("--host", help="daemon address (default localhost)")
+    parser.add_argument("--port", type=int, help="daemon port (default 1507)")
+    parser.add_argument("--config", help="INI file with [Overall] host and port")
+    parser.add_argument("--secret", help="shared secret of the daemon")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait")
+    commands = parser.add_subparsers(dest="command", required=True)
+    send = commands.add_parser("send", help="send one command, print the reply")
+    send.add_argument("words", nargs="+", help="the command, e.g. status or quit")
+    send.set_defaults(run=_send)
+    shell = commands.add_parser("shell", help="interactive prompt to a daemon")
+    shell.set_defaults(run=_shell)
+    args = parser.parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,239 @@
+"""The client: sends a command to a daemon and returns its reply."""
+
+from __future__ import annotations
+
+import configparser
+import socket
+from pathlib import Path
+from types import TracebackType
+
+from lab_utils.custom_logging import CustomLogger, getLogger
+from lab_utils.socket_comm.wire import (
+    DEFAULT_MAX_MESSAGE,
+    MAGIC,
+    MAX_HEADER,
+    frame,
+    parse_header,
+    sign,
+)
+
+PROTOCOLS = ("auto", "framed", "legacy")
+"""``auto`` speaks framed and falls back to legacy for 0.4/0.5 daemons."""
+
+
+class Client:
+    """Send commands to a :class:`~lab_utils.socket_comm.Server`.
+
+    Parameters
+    ----------
+    config_file : str, optional
+        INI file with ``[Overall]`` ``host`` and ``port`` (both required there).
+    host : str, optional
+        Daemon address (default ``localhost``).
+    port : int, optional
+        Daemon port (default 1507).
+    secret : str or bytes, optional
+        Shared secret of a daemon that requires authentication.
+    timeout : float, optional
+        Seconds allowed to connect and for each read (None waits forever, as 0.4 did).
+    protocol : str, optional
+        ``'auto'`` (default), ``'framed'`` or ``'legacy'`` (the 0.4 exchange).
+    persistent : bool, optional
+        Keep one connection open for many framed commands (close with :meth:`close` or a
+        ``with`` block).
+    max_reply_size : int, optional
+        Largest framed reply accepted, in bytes.
+
+    Raises
+    ------
+    configparser.Error
+        The config file has no ``[Overall]`` section or lacks an option.
+    """
+
+    host: str = "localhost"
+    """Daemon address."""
+    port: int = 1507
+    """Daemon port."""
+    logger: CustomLogger
+    """The client's logger."""
+
+    def __init__(
+        self,
+        config_file: str | None = None,
+        host: str | None = None,
+        port: int | None = None,
+        *,
+        secret: str | bytes | None = None,
+        timeout: float | None = 30.0,
+        protocol: str = "auto",
+        persistent: bool = False,
+        max_reply_size: int = DEFAULT_MAX_MESSAGE,
+    ) -> None:
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}")
+        self.logger = getLogger()
+        if config_file is not None:
+            self.config(config_file)
+        if host is not None:
+            self.host = host
+        if port is not None:
+            self.port = int(port)
+        self.secret = secret.encode() if isinstance(secret, str) else secret
+        self.timeout = timeout
+        self.protocol = protocol
+        self.persistent = persistent
+        self.max_reply_size = max_reply_size
+        self._sock: socket.socket | None = None
+        self._buffer = bytearray()
+        self._framed_confirmed = False
+
+    def config(self, config_file: str) -> None:
+        """Read ``host`` and ``port`` from the ``[Overall]`` section of ``config_file``.
+
+        Raises
+        ------
+        configparser.Error
+            No ``[Overall]`` section, or a missing option.
+        """
+        parser = configparser.ConfigParser()
+        parser.read(Path(config_file).expanduser(), encoding="utf-8")
+        try:
+            self.host = parser.get("Overall", "host")
+            self.port = parser.getint("Overall", "port")
+        except configparser.Error as error:
+            self.logger.error("%s: %s", type(error).__name__, error)
+            raise
+        self.logger.debug("Configuration file loaded")
+
+    def send_message(self, message: str) -> str:
+        """Send ``message`` and return the daemon's reply.
+
+        Parameters
+        ----------
+        message : str
+            The command, e.g. ``'status'`` or ``'set --path {/a b}'``.
+
+        Returns
+        -------
+        str
+            The reply text.
+
+        Raises
+        ------
+        TypeError
+            ``message`` is not a string.
+        OSError
+            No daemon listens there, or the connection failed or timed out.
+        """
+        if not isinstance(message, str):
+            raise TypeError(f"message must be a str, not {type(message).__name__}")
+        self.logger.debug("Sending message to the server: %s", message)
+        payload = message.encode("utf-8")
+        try:
+            if self.protocol == "legacy":
+                reply = self._legacy(payload)
+            else:
+                reply_or_none = self._framed(payload)
+                if reply_or_none is None:  # an old daemon answered: speak its language
+                    self.protocol = "legacy"
+                    self.logger.info(
+                        "%s:%s is a 0.x daemon: using the legacy exchange", self.host, self.port
+                    )
+                    reply = self._legacy(payload)
+                else:
+                    reply = reply_or_none
+        except OSError as error:
+            self.logger.error("%s: %s", type(error).__name__, error)
+            self.close()
+            raise
+        self.logger.debug("Reply received: %s", reply)
+        return reply
+
+    def _connect(self) -> socket.socket:
+        sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    def _legacy(self, payload: bytes) -> str:
+        if not payload:
+            raise ValueError("an empty message cannot be sent to a 0.x daemon (it would hang)")
+        with self._connect() as sock:
+            sock.sendall(payload)
+            return _read_to_end(sock).decode("utf-8", "replace")
+
+    def _framed(self, payload: bytes) -> str | None:
+        auth = sign(self.secret, payload) if self.secret else None
+        sock = self._sock if self._sock is not None else self._connect()
+        try:
+            sock.sendall(frame(payload, auth))
+            reply = self._read_frame(sock)
+        except BaseException:
+            sock.close()
+            self._sock = None
+            raise
+        if reply is None or not self.persistent:
+            sock.close()
+            self._sock = None
+        else:
+            self._sock = sock
+        return reply
+
+    def _read_frame(self, sock: socket.socket) -> str | None:
+        buffer = self._buffer
+        while True:
+            newline = buffer.find(b"\n", 0, MAX_HEADER)
+            if (newline >= 0 or len(buffer) >= len(MAGIC)) and not buffer.startswith(MAGIC):
+                # Not our framing: an old daemon answering our header with an error.
+                buffer.clear()
+                _read_to_end(sock)
+                return None
+            if newline >= 0:
+                header = parse_header(bytes(buffer[:newline]), self.max_reply_size)
+                end = newline + 1 + header.length
+                while len(buffer) < end:
+                    chunk = sock.recv(max(65536, end - len(buffer)))
+                    if not chunk:
+                        raise ConnectionError("the daemon closed the connection mid-reply")
+                    buffer += chunk
+                reply = bytes(buffer[newline + 1 : end])
+                del buffer[:end]
+                self._framed_confirmed = True
+                return reply.decode("utf-8", "replace")
+            chunk = sock.recv(65536)
+            if not chunk:
+                if buffer or (self.protocol == "auto" and not self._framed_confirmed):
+                    # A short or empty answer and a close: how a 0.x daemon reacts to our
+                    # header (0.4 even sends nothing when its help text crashes).
+                    buffer.clear()
+                    return None
+                raise ConnectionError("the daemon closed the connection without replying")
+            buffer += chunk
+
+    def close(self) -> None:
+        """Close a persistent connection (harmless when none is open)."""
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        self._buffer.clear()
+
+    def __enter__(self) -> Client:
+        """Return the client; the connection closes when the block ends."""
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Close the connection."""
+        self.close()
+
+
+def _read_to_end(sock: socket.socket) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
