@@ -1,0 +1,186 @@
+"""Batch insert (binary COPY), the buffered writer, and an outage in the middle of ingest."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lab_utils.database import BufferedWriter, Database, DataType, EmbeddedPostgres
+
+DAQ = ["time"] + [f"ch{n}" for n in range(8)]
+
+
+def _daq_table(db: Database, name: str = "daq") -> None:
+    db.create_timescale_db(name)
+    for column in DAQ[1:]:
+        db.new_column(name, column, DataType.double)
+
+
+def _count(raw: Any, query: str) -> Any:
+    with raw.cursor() as cursor:
+        cursor.execute(query)
+        return cursor.fetchone()[0]
+
+
+def test_insert_many_round_trips_every_kind_of_value(db: Database, raw: Any) -> None:
+    db.create_timescale_db("mix")
+    for column, kind in [("d", DataType.double), ("f", DataType.float), ("i", DataType.int),
+                         ("s", DataType.short), ("l", DataType.long), ("b", DataType.bool),
+                         ("t", DataType.string), ("at", DataType.time)]:  # fmt: skip
+        db.new_column("mix", column, kind)
+    utc = dt.datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=dt.timezone.utc)
+    zurich = dt.timezone(dt.timedelta(hours=1))
+    rows = [
+        [utc, 1.25, 0.5, 7, -3, 2**40, True, "température ✓", utc],
+        [utc + dt.timedelta(seconds=1), math.nan, math.inf, None, None, None, None, None, None],
+        [
+            utc.astimezone(zurich) + dt.timedelta(seconds=2),
+            -math.inf,
+            "NaN",
+            0,
+            0,
+            0,
+            False,
+            "",
+            utc.timestamp(),
+        ],
+    ]
+    assert db.insert_many("mix", ["time", "d", "f", "i", "s", "l", "b", "t", "at"], rows) == 3
+    with raw.cursor() as cursor:
+        cursor.execute("SELECT time, d, f, i, s, l, b, t, at FROM mix ORDER BY time")
+        got = cursor.fetchall()
+    assert got[0] == (utc, 1.25, 0.5, 7, -3, 2**40, True, "température ✓", utc)
+    assert math.isnan(got[1][1]) and got[1][2] == math.inf and got[1][3:] == (None,) * 6
+    assert got[2][0] == utc + dt.timedelta(seconds=2)
+    assert got[2][1] == -math.inf and math.isnan(got[2][2]) and got[2][8] == utc
+
+
+def test_insert_many_naive_times_are_local(db: Database, raw: Any) -> None:
+    _daq_table(db)
+    naive = dt.datetime(2026, 6, 1, 12, 0, 0)
+    db.insert_many("daq", DAQ, [[naive] + [0.0] * 8])
+    assert _count(raw, "SELECT time FROM daq") == naive.astimezone()
+
+
+def test_a_bad_row_writes_nothing(db: Database, raw: Any) -> None:
+    _daq_table(db)
+    now = dt.datetime.now(dt.timezone.utc)
+    with pytest.raises(ValueError):
+        db.insert_many("daq", DAQ, [[now] + [1.0] * 8, [now] + ["not a number"] + [1.0] * 7])
+    with pytest.raises(ValueError, match="9 columns"):
+        db.insert_many("daq", DAQ, [[now, 1.0]])
+    assert _count(raw, "SELECT count(*) FROM daq") == 0
+    db.insert_many("daq", DAQ, [[now] + [1.0] * 8])
+    assert _count(raw, "SELECT count(*) FROM daq") == 1
+
+
+def test_writer_from_many_threads_writes_every_row_once(
+    db: Database, raw: Any, tmp_path: Path
+) -> None:
+    _daq_table(db)
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    writer = BufferedWriter(
+        db, "daq", DAQ, batch_size=500, flush_interval=0.2, spool_dir=tmp_path / "spool"
+    )
+
+    def produce(thread: int) -> None:
+        for n in range(2500):
+            writer.add(
+                [start + dt.timedelta(microseconds=thread * 10_000 + n)] + [float(thread)] * 8
+            )
+
+    threads = [threading.Thread(target=produce, args=(t,)) for t in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    writer.close()
+    assert writer.rows_written == 10_000
+    assert _count(raw, "SELECT count(DISTINCT time) FROM daq") == 10_000
+    assert _count(raw, "SELECT count(*) FROM daq") == 10_000
+
+
+@pytest.fixture
+def restartable() -> Iterator[EmbeddedPostgres]:
+    """A server of the test's own, in a folder that survives a restart."""
+    root = Path(tempfile.mkdtemp(prefix="lab-db-outage-"))
+    root.chmod(0o755)  # run as root, the server runs as another user that must get in
+    server = EmbeddedPostgres(root / "pg")
+    server.start()
+    yield server
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_outage_mid_ingest_every_row_exactly_once(
+    restartable: EmbeddedPostgres, tmp_path: Path
+) -> None:
+    db = restartable.database("daq")
+    _daq_table(db)
+    writer = BufferedWriter(
+        db,
+        "daq",
+        DAQ,
+        batch_size=200,
+        flush_interval=0.1,
+        spool_dir=tmp_path / "spool",
+        max_backoff=0.5,
+    )
+    db.close()
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    total = 6000
+    for n in range(total):
+        writer.add([start + dt.timedelta(milliseconds=n)] + [float(n)] * 8)
+        if n == 1500:
+            restartable.stop()  # the server goes away in the middle of the ingest
+        if n == 4000:
+            assert writer.rows_spooled > 0
+            restartable.start()
+        if n % 500 == 0:
+            time.sleep(0.05)  # an acquisition loop, not a tight one
+    assert writer.flush(timeout=120)
+    writer.close()
+    check = restartable.database("daq")
+    rows = check.fetch_range("daq", start, start + dt.timedelta(hours=1), ["ch0"])
+    check.close()
+    assert len(rows) == total
+    assert [r[1] for r in rows] == [float(n) for n in range(total)]
+    assert writer.rows_lost == 0
+    assert not list((tmp_path / "spool").glob("*.jsonl"))
+
+
+def test_read_back_latest_range_and_averages(db: Database) -> None:
+    _daq_table(db)
+    start = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
+    db.insert_many(
+        "daq", DAQ, ([start + dt.timedelta(seconds=n)] + [float(n)] * 8 for n in range(120))
+    )
+    latest = db.fetch_latest("daq", ["ch0"], limit=2)
+    assert [r[1] for r in latest] == [119.0, 118.0]
+    window = db.fetch_range(
+        "daq", start + dt.timedelta(seconds=10), start + dt.timedelta(seconds=13), ["ch1"]
+    )
+    assert [r[1] for r in window] == [10.0, 11.0, 12.0]
+    averages = db.fetch_averages("daq", ["ch0", "ch7"], bucket="1 minute")
+    assert averages == [(start, 29.5, 29.5), (start + dt.timedelta(minutes=1), 89.5, 89.5)]
+    with pytest.raises(ValueError, match="interval"):
+        db.fetch_averages("daq", ["ch0"], bucket="1 minute'); DROP TABLE daq; --")
+
+
+def test_embedded_server_stops_cleanly() -> None:
+    server = EmbeddedPostgres().start()
+    process = server._process
+    root = server.root
+    assert process is not None and process.poll() is None
+    server.stop()
+    assert process.poll() is not None
+    assert not root.exists()
