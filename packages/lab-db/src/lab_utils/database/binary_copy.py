@@ -1,15 +1,19 @@
-"""PostgreSQL's binary COPY format, encoded at C speed with precompiled ``struct`` layouts.
+"""PostgreSQL's binary COPY format, encoded column by column at C speed.
 
-Each column type has a fixed-size binary form (but text); a row of such columns packs
-with one ``struct.Struct.pack`` call, a single C call per row. Rows holding NULLs, text or
-values needing conversion take a slower per-field path, so any row is accepted.
+Rows of fixed-size columns (times, numbers, booleans) are encoded a chunk at a time: each
+column goes through one ``array`` and is scattered into the rows by slice assignments, so
+the per-value work happens in C. Rows holding NULLs, text or values needing conversion
+take a row-by-row path, so any row is accepted.
 """
 
 from __future__ import annotations
 
+import array
 import datetime as dt
+import itertools
 import struct
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import sys
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
@@ -86,13 +90,9 @@ class RowEncoder:
         self._converters = converters
         self._count = len(self.types)
         fixed = [FIXED.get(name) for name in self.types]
-        self._lengths = [f[1] if f else -1 for f in fixed]
-        # All columns fixed-size: the whole row is one precompiled layout,
-        # field count then (length, value) pairs, packed in a single C call.
+        # All columns fixed-size: rows are encoded a chunk at a time, column by column.
         self.fast = all(fixed)
-        self._packer = (
-            struct.Struct("!h" + "".join(f"i{f[0]}" for f in fixed if f)) if self.fast else None
-        )
+        self._row_size = 2 + sum(4 + f[1] for f in fixed if f)
 
     def encode_row(self, row: Sequence[Any]) -> bytes:
         """Return one row in binary COPY form (any row: NULLs, text, conversions)."""
@@ -110,25 +110,59 @@ class RowEncoder:
                 parts.append(struct.pack(f"!i{code}", size, convert(value)))
         return b"".join(parts)
 
-    def encode(self, rows: Iterable[Sequence[Any]]) -> Iterator[bytes]:
-        """Yield the binary form of ``rows``, one chunk of bytes per row."""
-        packer, count = self._packer, self._count
-        if packer is None:
-            yield from map(self.encode_row, rows)
-            return
-        lengths = self._lengths
-        converters = self._converters
-        pack = packer.pack
-        for row in rows:
-            try:
-                # The fast path: one C call per row; fails on None, bad types, bad lengths.
-                values: list[Any] = [count]
-                for size, convert, value in zip(lengths, converters, row, strict=True):
-                    values.append(size)
-                    values.append(convert(value))
-                yield pack(*values)
-            except (TypeError, ValueError, struct.error):
-                yield self.encode_row(row)
+    def encode_chunk(self, rows: Sequence[Sequence[Any]]) -> bytes:
+        """Return the binary form of ``rows``: columnar at C speed when possible."""
+        if self.fast and rows:
+            encoded = self._columnar(rows)
+            if encoded is not None:
+                return encoded
+        return b"".join(map(self.encode_row, rows))
+
+    def _columnar(self, rows: Sequence[Sequence[Any]]) -> bytes | None:
+        """Encode a chunk column by column; None when a value needs the row-by-row path.
+
+        Each column becomes one ``array`` (a C loop converting the Python values),
+        byte-swapped to network order, and its bytes are scattered into the rows with
+        extended-slice assignments, which are C loops too. Only the time conversion and
+        the column extraction touch each value in Python.
+        """
+        count = len(rows)
+        if {len(row) for row in rows} != {self._count}:
+            return None
+        size = self._row_size
+        out = bytearray(size * count)
+        _scatter(out, struct.pack("!h", self._count), 0, size, count)
+        offset = 2
+        try:
+            for index, name in enumerate(self.types):
+                code, width = FIXED[name]
+                column = [row[index] for row in rows]
+                if name.startswith("timestamp"):
+                    column = [to_pg_micros(value) for value in column]
+                data = array.array(_ARRAY_CODES[code], column)
+                if data.itemsize != width:  # a platform with other C type sizes
+                    return None
+                if sys.byteorder == "little":
+                    data.byteswap()
+                raw = data.tobytes()
+                _scatter(out, struct.pack("!i", width), offset, size, count)
+                offset += 4
+                for byte in range(width):
+                    out[offset + byte :: size] = raw[byte::width]
+                offset += width
+        except (TypeError, ValueError, OverflowError):
+            return None
+        return bytes(out)
+
+
+# struct codes of FIXED -> array typecodes of the same size ('?' is sent as one byte).
+_ARRAY_CODES = {"q": "q", "d": "d", "f": "f", "i": "i", "h": "h", "?": "b"}
+
+
+def _scatter(out: bytearray, pattern: bytes, offset: int, step: int, count: int) -> None:
+    """Write ``pattern`` at ``offset`` of each of ``count`` rows of ``step`` bytes."""
+    for position, value in enumerate(pattern):
+        out[offset + position :: step] = bytes((value,)) * count
 
 
 class CopyStream:
@@ -141,7 +175,8 @@ class CopyStream:
     def __init__(
         self, encoder: RowEncoder, rows: Iterable[Sequence[Any]], chunk_rows: int = 20_000
     ) -> None:
-        self._parts = encoder.encode(rows)
+        self._encoder = encoder
+        self._rows = iter(rows)
         self._chunk_rows = chunk_rows
         self._buffer = bytearray(HEADER)
         self._done = False
@@ -151,18 +186,11 @@ class CopyStream:
         """What stopped the encoding (a bad row), to re-raise instead of the COPY failure."""
 
     def _fill(self) -> None:
-        taken = 0
-        parts = []
-        for part in self._parts:
-            parts.append(part)
-            taken += 1
-            if taken >= self._chunk_rows:
-                break
-        else:
+        chunk = list(itertools.islice(self._rows, self._chunk_rows))
+        self._buffer += self._encoder.encode_chunk(chunk)
+        self.rows += len(chunk)
+        if len(chunk) < self._chunk_rows:
             self._done = True
-        self.rows += taken
-        self._buffer += b"".join(parts)
-        if self._done:
             self._buffer += TRAILER
 
     def read(self, size: int = -1) -> bytes:
