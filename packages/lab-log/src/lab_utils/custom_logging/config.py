@@ -16,6 +16,7 @@ import queue
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from lab_utils.custom_logging import logger as _logger
 from lab_utils.custom_logging.alarm import DEFAULT_ALARM_PORT, NonPickledSocketHandler
@@ -134,6 +135,16 @@ def alarm_handler(config: configparser.ConfigParser) -> logging.Handler | None:
     return handler
 
 
+def _delivery_options(config: configparser.ConfigParser, section: str) -> dict[str, Any]:
+    """Read the options mail and Slack share: CA file, timeout and rate limit."""
+    return {
+        "ca_file": config.get(section, "ca_file", fallback=None),
+        "timeout": config.getfloat(section, "timeout", fallback=10.0),
+        "rate_limit": config.getint(section, "rate_limit", fallback=DEFAULT_RATE_LIMIT),
+        "rate_period": config.getfloat(section, "rate_period", fallback=60.0),
+    }
+
+
 def mail_handler(config: configparser.ConfigParser) -> logging.Handler | None:
     """Build the ``[MailHandler]`` handler; None when inactive."""
     section = "MailHandler"
@@ -154,11 +165,8 @@ def mail_handler(config: configparser.ConfigParser) -> logging.Handler | None:
             if config.has_option(section, "credentials_file")
             else None
         ),
-        timeout=config.getfloat(section, "timeout", fallback=10.0),
         security=config.get(section, "security", fallback="starttls").strip().lower(),
-        ca_file=config.get(section, "ca_file", fallback=None),
-        rate_limit=config.getint(section, "rate_limit", fallback=DEFAULT_RATE_LIMIT),
-        rate_period=config.getfloat(section, "rate_period", fallback=60.0),
+        **_delivery_options(config, section),
     )
     handler.setLevel(level)
     handler.setFormatter(logging.Formatter(fmt=MAIL_FORMAT, datefmt=DATE_FORMAT))
@@ -182,10 +190,7 @@ def slack_handler(config: configparser.ConfigParser) -> logging.Handler | None:
         channel=config.get(section, "channel", fallback=None),
         username=config.get(section, "user", fallback=None),
         api_url=config.get(section, "api_url", fallback=SLACK_API_URL),
-        ca_file=config.get(section, "ca_file", fallback=None),
-        timeout=config.getfloat(section, "timeout", fallback=10.0),
-        rate_limit=config.getint(section, "rate_limit", fallback=DEFAULT_RATE_LIMIT),
-        rate_period=config.getfloat(section, "rate_period", fallback=60.0),
+        **_delivery_options(config, section),
     )
     handler.setLevel(level)
     handler.setFormatter(logging.Formatter(fmt=SLACK_FORMAT, datefmt=DATE_FORMAT))
