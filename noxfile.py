@@ -12,6 +12,7 @@ import pathlib
 import shutil
 import subprocess
 import sys
+import uuid
 
 import nox
 
@@ -75,9 +76,16 @@ def _editable_closure(folder: str, extra: str = "test") -> list[str]:
     return [*args, "-e", f"{PACKAGES / folder}[{extra}]"]
 
 
+# Our wheels keep their file name (the version) from build to build: install them
+# bypassing the installers' caches too.
+FRESH_WHEELS = {"UV_NO_CACHE": "1", "PIP_NO_CACHE_DIR": "1"}
+
+
 def _wheel(session: nox.Session, folder: str) -> pathlib.Path:
-    out = pathlib.Path(session.create_tmp()) / "dist" / folder
-    shutil.rmtree(out, ignore_errors=True)
+    # A new folder per build: an installer never mistakes this wheel for an earlier one.
+    dist = pathlib.Path(session.create_tmp()) / "dist"
+    shutil.rmtree(dist / folder, ignore_errors=True)
+    out = dist / folder / uuid.uuid4().hex[:12]
     session.run(
         "python", "-m", "build", "--quiet", "--installer", "uv",
         "--outdir", str(out), str(PACKAGES / folder),
@@ -94,14 +102,14 @@ def tests(session: nox.Session, package: str) -> None:
     session.run("pytest", str(PACKAGES / package / "tests"), *session.posargs)
 
 
-@nox.session(python=PYTHONS[-1], tags=["isolated"])
+@nox.session(python=PYTHONS[-1], tags=["isolated"], reuse_venv=False)
 @nox.parametrize("package", list(PIECES))
 def isolated(session: nox.Session, package: str) -> None:
     """Each piece built as a wheel and installed alone, with only its declared closure."""
     session.install("build[uv]")
     closure = local_closure(package)
     wheels = [_wheel(session, folder) for folder in closure]
-    session.install(*map(str, wheels[1:]), f"{wheels[0]}[test]")
+    session.install(*map(str, wheels[1:]), f"{wheels[0]}[test]", env=FRESH_WHEELS)
     absent = [module for folder, module in PIECES.items() if folder not in closure]
     session.run("python", str(ROOT / "tools" / "import_check.py"), PIECES[package], *absent)
     # Run from a folder outside the source tree: the tests must use the installed wheel.
@@ -113,7 +121,7 @@ def isolated(session: nox.Session, package: str) -> None:
     )  # fmt: skip
 
 
-@nox.session(python=PYTHONS[-1], tags=["isolated"])
+@nox.session(python=PYTHONS[-1], tags=["isolated"], reuse_venv=False)
 def meta(session: nox.Session) -> None:
     """The meta wheel replaces an old lab-utils 0.x and pulls the three pieces; its tests."""
     session.install("build[uv]")
@@ -126,7 +134,7 @@ def meta(session: nox.Session) -> None:
     # working namespace.
     session.install("--no-deps", "lab-utils==0.4.0")
     found = ["--no-index", *(a for w in wheels[:-1] for a in ("--find-links", str(w.parent)))]
-    session.install(*found, str(wheels[-1]))
+    session.install(*found, str(wheels[-1]), env=FRESH_WHEELS)
     session.run("pytest", "-p", "no:cacheprovider", str(PACKAGES / META / "tests"))
 
 
