@@ -190,3 +190,26 @@ def test_cli_send(daemon: Any) -> None:
     gone = subprocess.run([*run, "status"], capture_output=True, text=True, timeout=60, check=False)
     assert gone.returncode == 2
     assert "cannot reach the daemon" in gone.stderr
+
+
+def test_shell_completion_words_come_from_the_daemon_help(daemon: Any) -> None:
+    from lab_utils.socket_comm.__main__ import commands_from_help
+
+    help_reply = Client(host="127.0.0.1", port=daemon.port).send_message("?")
+    commands = commands_from_help(help_reply)
+    assert {"quit", "status", "logging", "curve_load", "echo"} <= set(commands)
+    assert commands["logging"] == ["--start", "--use-database", "--restart"]
+    assert commands["status"] == ["--gauge-info"]
+
+
+def test_cli_shell_sends_each_line(daemon: Any) -> None:
+    command = [sys.executable, "-m", "lab_utils.socket_comm", "--port", str(daemon.port), "shell"]
+    lines = "status\necho --text {two words}\nquit\n"
+    shell = subprocess.run(
+        command, input=lines, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert shell.returncode == 0, shell.stderr
+    assert "running" in shell.stdout
+    assert "two words" in shell.stdout
+    assert "Cryo daemon stopped, bye!" in shell.stdout
+    daemon.finish()

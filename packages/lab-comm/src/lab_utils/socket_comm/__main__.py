@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 
 from lab_utils.socket_comm.client import Client
@@ -29,10 +28,58 @@ def _send(args: argparse.Namespace) -> int:
     return 1 if reply.startswith(ERROR_PREFIXES) else 0
 
 
+def commands_from_help(help_text: str) -> dict[str, list[str]]:
+    """Return each command of a daemon's help reply with its options (for completion).
+
+    Parameters
+    ----------
+    help_text : str
+        A reply holding the ``DAEMON HELP`` section (any invalid command gets one).
+
+    Returns
+    -------
+    dict
+        Command name to the list of its long options.
+    """
+    commands: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in help_text.splitlines():
+        if line.startswith("        ") and current is not None:
+            label = line.split()[0] if line.strip() else ""
+            if label.startswith("--"):
+                current.append(label.rstrip(","))
+        elif line.startswith("    ") and line.strip():
+            current = commands.setdefault(line.split()[0], [])
+    return commands
+
+
+def _install_completion(client: Client) -> None:
+    try:
+        import readline  # line editing and history where available
+    except ImportError:
+        return
+    try:
+        # Any invalid command gets the help reply.
+        commands = commands_from_help(client.send_message("?"))
+    except OSError:
+        return
+
+    def complete(text: str, state: int) -> str | None:
+        words = readline.get_line_buffer().split()
+        first = len(words) == 0 or (
+            len(words) == 1 and not readline.get_line_buffer().endswith(" ")
+        )
+        pool = list(commands) if first else commands.get(words[0], [])
+        matches = [word for word in pool if word.startswith(text)]
+        return matches[state] + " " if state < len(matches) else None
+
+    readline.set_completer(complete)
+    readline.parse_and_bind("tab: complete")
+
+
 def _shell(args: argparse.Namespace) -> int:
     client = _client(args, persistent=True)
-    with contextlib.suppress(ImportError):
-        import readline  # noqa: F401 - line editing and history where available
+    _install_completion(client)
     sys.stdout.write(f"connected to {client.host}:{client.port}; 'exit' or Ctrl+D leaves\n")
     with client:
         while True:
