@@ -14,11 +14,15 @@ ERROR_PREFIXES = ("Error!", "Unknown exception!", "Daemon error")
 def _client(args: argparse.Namespace, persistent: bool = False) -> Client:
     return Client(
         config_file=args.config, host=args.host, port=args.port, secret=args.secret,
-        timeout=args.timeout, persistent=persistent,
+        timeout=args.timeout, persistent=persistent, tls=args.tls, tls_ca=args.tls_ca,
+        tls_cert=args.tls_cert, tls_key=args.tls_key,
     )  # fmt: skip
 
 
 def _send(args: argparse.Namespace) -> int:
+    if not args.words:
+        sys.stderr.write("send: give the command to send, e.g. status\n")
+        return 2
     try:
         reply = _client(args).send_message(" ".join(args.words))
     except OSError as error:
@@ -109,9 +113,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", help="INI file with [Overall] host and port")
     parser.add_argument("--secret", help="shared secret of the daemon")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait")
+    parser.add_argument("--tls", action="store_true", help="speak TLS (system CAs)")
+    parser.add_argument("--tls-ca", help="speak TLS, trusting this CA bundle")
+    parser.add_argument("--tls-cert", help="client certificate (PEM) for daemons that ask")
+    parser.add_argument("--tls-key", help="its private key, if not in --tls-cert")
     commands = parser.add_subparsers(dest="command", required=True)
     send = commands.add_parser("send", help="send one command, print the reply")
-    send.add_argument("words", nargs="+", help="the command, e.g. status or quit")
+    # REMAINDER: the daemon's own options (`setpoint --kelvin 4.2`) pass through untouched.
+    send.add_argument("words", nargs=argparse.REMAINDER, help="the command, e.g. status or quit")
     send.set_defaults(run=_send)
     shell = commands.add_parser("shell", help="interactive prompt to a daemon")
     shell.set_defaults(run=_shell)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import configparser
 import socket
+import ssl
 from pathlib import Path
 from types import TracebackType
 
@@ -43,6 +44,12 @@ class Client:
         ``with`` block).
     max_reply_size : int, optional
         Largest framed reply accepted, in bytes.
+    tls : bool, optional
+        Speak TLS, verifying the daemon's certificate (against ``tls_ca`` when given).
+    tls_ca : str, optional
+        CA bundle of the daemon's certificate (a lab CA).
+    tls_cert, tls_key : str, optional
+        Client certificate and key, for daemons that require one.
 
     Raises
     ------
@@ -68,6 +75,10 @@ class Client:
         protocol: str = "auto",
         persistent: bool = False,
         max_reply_size: int = DEFAULT_MAX_MESSAGE,
+        tls: bool = False,
+        tls_ca: str | None = None,
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
     ) -> None:
         if protocol not in PROTOCOLS:
             raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}")
@@ -83,6 +94,11 @@ class Client:
         self.protocol = protocol
         self.persistent = persistent
         self.max_reply_size = max_reply_size
+        self._tls: ssl.SSLContext | None = None
+        if tls or tls_ca or tls_cert:
+            self._tls = ssl.create_default_context(cafile=tls_ca)
+            if tls_cert:
+                self._tls.load_cert_chain(tls_cert, tls_key)
         self._sock: socket.socket | None = None
         self._buffer = bytearray()
         self._framed_confirmed = False
@@ -152,6 +168,12 @@ class Client:
     def _connect(self) -> socket.socket:
         sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self._tls is not None:
+            try:
+                return self._tls.wrap_socket(sock, server_hostname=self.host)
+            except BaseException:
+                sock.close()
+                raise
         return sock
 
     def _legacy(self, payload: bytes) -> str:

@@ -13,6 +13,7 @@ import contextlib
 import selectors
 import signal
 import socket
+import ssl
 import threading
 import time
 from pathlib import Path
@@ -56,10 +57,11 @@ def _excerpt(text: str, limit: int = 200) -> str:
 class _Connection:
     """State of one client connection."""
 
-    __slots__ = ("closing", "framed", "inbuf", "last_active", "outbuf", "sock")
+    __slots__ = ("closing", "framed", "handshaking", "inbuf", "last_active", "outbuf", "sock")
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, handshaking: bool = False) -> None:
         self.sock = sock
+        self.handshaking = handshaking
         self.inbuf = bytearray()
         self.outbuf = bytearray()
         self.framed: bool | None = None
@@ -87,6 +89,10 @@ class Server:
         TCP port (default 1507).
     secret : str or bytes, optional
         Shared secret; when set, only clients that prove they know it are served.
+    tls_cert, tls_key : str, optional
+        Certificate chain and private key (PEM): the daemon then speaks TLS only.
+    tls_ca : str, optional
+        CA bundle; when given, clients must present a certificate it signed.
 
     Raises
     ------
@@ -138,6 +144,12 @@ class Server:
     """Closes a group of words."""
     secret: bytes | None = None
     """Shared secret, when authentication is on."""
+    tls_cert: str | None = None
+    """PEM certificate chain; TLS is on when set."""
+    tls_key: str | None = None
+    """PEM private key (None: in ``tls_cert``)."""
+    tls_ca: str | None = None
+    """CA bundle that client certificates must be signed by (mutual TLS)."""
 
     def __init__(
         self,
@@ -147,6 +159,9 @@ class Server:
         port: int | None = None,
         *,
         secret: str | bytes | None = None,
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
+        tls_ca: str | None = None,
     ) -> None:
         self.logger = getLogger()
         self.namespace = argparse.Namespace()
@@ -156,6 +171,7 @@ class Server:
         self._wake_w: socket.socket | None = None
         self._stopping = threading.Event()
         self._verifier: Verifier | None = None
+        self._tls: ssl.SSLContext | None = None
         self.served = 0
         """Commands answered since the start."""
         if config_file is not None:
@@ -168,6 +184,9 @@ class Server:
             self.pid_file_name = pid_file_name
         if secret is not None:
             self.secret = secret.encode() if isinstance(secret, str) else secret
+        for option, value in (("tls_cert", tls_cert), ("tls_key", tls_key), ("tls_ca", tls_ca)):
+            if value is not None:
+                setattr(self, option, value)
         if self.secret:
             self._verifier = Verifier(self.secret)
         self.create_parser()
@@ -202,6 +221,10 @@ class Server:
         self.max_message_size = parser.getint(
             section, "max_message_size", fallback=self.max_message_size
         )
+        for option in ("tls_cert", "tls_key", "tls_ca"):
+            value = parser.get(section, option, fallback=None)
+            if value:
+                setattr(self, option, str(Path(value).expanduser()))
         secret_file = parser.get(section, "secret_file", fallback=None)
         if secret_file:
             self.secret = Path(secret_file).expanduser().read_bytes().strip()
@@ -343,7 +366,18 @@ class Server:
             self.close()
         self.logger.info("Daemon stopped")
 
+    def _tls_context(self) -> ssl.SSLContext | None:
+        if not self.tls_cert:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.tls_cert, self.tls_key)
+        if self.tls_ca:
+            context.load_verify_locations(self.tls_ca)
+            context.verify_mode = ssl.CERT_REQUIRED
+        return context
+
     def _bind(self) -> None:
+        self._tls = self._tls_context()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -379,7 +413,10 @@ class Server:
                     if events & selectors.EVENT_READ:
                         self._on_readable(conn)
                     if events & selectors.EVENT_WRITE and conn.sock.fileno() != -1:
-                        self._flush(conn)
+                        if conn.handshaking:
+                            self._handshake(conn)
+                        else:
+                            self._flush(conn)
                 if self._quit_requested():
                     break
             now = time.monotonic()
@@ -415,14 +452,41 @@ class Server:
                 continue
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            conn = _Connection(sock)
+            if self._tls is not None:
+                sock = self._tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+            conn = _Connection(sock, handshaking=self._tls is not None)
             self._connections[sock.fileno()] = conn
             self._selector.register(sock, selectors.EVENT_READ, conn)
 
+    def _handshake(self, conn: _Connection) -> bool:
+        """Advance a TLS handshake; True once it is complete."""
+        assert self._selector is not None
+        try:
+            conn.sock.do_handshake()  # type: ignore[attr-defined]
+        except ssl.SSLWantReadError:
+            self._selector.modify(conn.sock, selectors.EVENT_READ, conn)
+            return False
+        except ssl.SSLWantWriteError:
+            self._selector.modify(conn.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, conn)
+            return False
+        except (ssl.SSLError, OSError) as error:
+            self.logger.warning("TLS handshake failed: %s", error)
+            self._drop(conn)
+            return False
+        conn.handshaking = False
+        self._selector.modify(conn.sock, selectors.EVENT_READ, conn)
+        return True
+
     def _on_readable(self, conn: _Connection) -> None:
+        if conn.handshaking and not self._handshake(conn):
+            return
         try:
             data = conn.sock.recv(_READ_SIZE)
-        except (BlockingIOError, InterruptedError):
+            if isinstance(conn.sock, ssl.SSLSocket):
+                # Decrypted bytes already buffered never wake the selector: take them now.
+                while conn.sock.pending():
+                    data += conn.sock.recv(conn.sock.pending())
+        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             return
         except OSError:
             self._drop(conn)
@@ -502,7 +566,7 @@ class Server:
             while conn.outbuf:
                 sent = conn.sock.send(conn.outbuf)
                 del conn.outbuf[:sent]
-        except (BlockingIOError, InterruptedError):
+        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             self._selector.modify(conn.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, conn)
             return
         except OSError:
