@@ -190,3 +190,27 @@ def test_alarm_records_from_lab_log_reach_a_server(tmp_path: Any) -> None:
         )
         for n in range(7)
     ]
+
+
+def test_connection_limit_and_idle_timeout(tmp_path: Any) -> None:
+    class Limited(Server):
+        max_connections = 2
+        connection_timeout = 0.5
+
+    server = Limited(pid_file_name=str(tmp_path / "l.pid"), host="127.0.0.1", port=0)
+    thread = threading.Thread(target=server.start_daemon)
+    thread.start()
+    while server.address is None and thread.is_alive():
+        thread.join(0.01)
+    idle = [socket.create_connection(("127.0.0.1", server.address), timeout=30) for _ in range(2)]
+    try:
+        with socket.create_connection(("127.0.0.1", server.address), timeout=30) as third:
+            assert third.recv(1) == b""  # refused: over the limit
+        for sock in idle:
+            assert sock.recv(1) == b""  # closed by the idle timeout
+        assert Client(host="127.0.0.1", port=server.address).send_message("quit") == "Goodbye!"
+    finally:
+        for sock in idle:
+            sock.close()
+        server.stop()
+        thread.join(20)
