@@ -21,7 +21,7 @@ from lab_utils.database.embedded import (
 )
 from lab_utils.database.identifiers import checked_name
 from lab_utils.database.sql_types import Constraint, DataType
-from lab_utils.database.writer import BufferedWriter
+from lab_utils.database.writer import BufferedWriter, WriterStats
 
 __all__ = [
     "NOT_CONNECTED",
@@ -36,6 +36,7 @@ __all__ = [
     "EmbeddedPostgres",
     "TimescaleEditionError",
     "TimescaleUnavailableError",
+    "WriterStats",
     "__version__",
     "checked_name",
     "column_type",
