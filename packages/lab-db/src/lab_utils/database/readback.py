@@ -178,6 +178,8 @@ class ReadBack(Timescale):
         self.require_connection()
         if self.check_empty_table(table_name):
             return 1
+        if not self.check_column(table_name, "id"):
+            raise psycopg2.IntegrityError(f"table {table_name!r} has no serial 'id' column")
         with self.transaction(f"fetch_next_serial_id({table_name!r})") as cursor:
             cursor.execute(
                 "SELECT pg_get_serial_sequence(%s, 'id')",
