@@ -59,6 +59,18 @@ def raw(db: Database) -> Iterator[psycopg2.extensions.connection]:
     connection.close()
 
 
+@pytest.fixture
+def canary(raw: psycopg2.extensions.connection) -> Iterator[None]:
+    """A table that an injected ``DROP TABLE canary`` would remove: checked at the end."""
+    with raw.cursor() as cursor:
+        cursor.execute("CREATE TABLE canary (alive boolean)")
+        cursor.execute("INSERT INTO canary VALUES (true)")
+    yield
+    with raw.cursor() as cursor:
+        cursor.execute("SELECT alive FROM canary")
+        assert cursor.fetchall() == [(True,)]
+
+
 def timescale_missing() -> str | None:
     """Say why TimescaleDB cannot be tested here, or None when it can."""
     binaries = TIMESCALE_PG / "bin"

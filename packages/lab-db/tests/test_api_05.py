@@ -15,17 +15,6 @@ HOSTILE = ['quo"te', "x; DROP TABLE canary; --", "Mixed Case", "' OR 1=1 --"]
 VALUE = "'); DROP TABLE canary; --"
 
 
-@pytest.fixture
-def canary(raw: Any) -> Any:
-    with raw.cursor() as cursor:
-        cursor.execute("CREATE TABLE canary (alive boolean)")
-        cursor.execute("INSERT INTO canary VALUES (true)")
-    yield
-    with raw.cursor() as cursor:
-        cursor.execute("SELECT alive FROM canary")
-        assert cursor.fetchall() == [(True,)]
-
-
 def _measurements(raw: Any, table: str) -> None:
     """A 0.5 measurement table: a serial id and a few columns."""
     with raw.cursor() as cursor:
