@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg2
 import pytest
 
 from lab_utils.database import BufferedWriter, Constraint, Database, DataType, EmbeddedPostgres
@@ -236,6 +237,43 @@ def test_an_unknown_host_is_reported_with_libpq_reason(
     _wait_for(lambda: writer.rows_spooled == 1)
     (warning,) = _records(caplog, logging.WARNING)
     assert "could not translate host name" in warning
+    writer.close(timeout=5)
+
+
+def test_a_wrong_password_is_reported_with_libpq_reason(
+    server: EmbeddedPostgres, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    admin = psycopg2.connect(server.dsn)
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = 'reader'")
+        if cursor.fetchone() is None:
+            cursor.execute("CREATE ROLE reader LOGIN PASSWORD 'right'")
+            hba = server.data_dir / "pg_hba.conf"
+            hba.write_text("host all reader 127.0.0.1/32 scram-sha-256\n" + hba.read_text())
+            cursor.execute("SELECT pg_reload_conf()")
+    admin.close()
+
+    def refused() -> bool:  # the reload is asynchronous: wait until it is in force
+        try:
+            psycopg2.connect(f"{server.dsn} user=reader password=wrong").close()
+        except psycopg2.OperationalError:
+            return True
+        return False
+
+    _wait_for(refused)
+    passfile = tmp_path / "pgpass"
+    passfile.write_text(f"{server.host}:{server.port}:*:reader:wrong\n")
+    passfile.chmod(0o600)
+    target = Database(host=server.host, port=server.port, database="postgres", user="reader",
+                      passfile=str(passfile))  # fmt: skip
+    writer = BufferedWriter(
+        target, "gauge", COLUMNS, flush_interval=0.05, spool_dir=tmp_path / "spool"
+    )
+    writer.add(_rows(1)[0])
+    _wait_for(lambda: writer.rows_spooled == 1)
+    (warning,) = _records(caplog, logging.WARNING)
+    assert 'password authentication failed for user "reader"' in warning
     writer.close(timeout=5)
 
 
