@@ -226,18 +226,24 @@ def test_a_server_down_from_the_start_is_one_story_and_the_rows_arrive_later(
     assert writer.stats().reconnects == 1 and writer.rows_replayed == 300
 
 
+def _first_warning(target: Database, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> str:
+    """Write one row to an unreachable ``target``; return the one WARNING it gives."""
+    writer = BufferedWriter(
+        target, "gauge", COLUMNS, flush_interval=0.05, spool_dir=tmp_path / "spool"
+    )
+    writer.add(_rows(1)[0])
+    _wait_for(lambda: writer.rows_spooled == 1)
+    writer.close(timeout=5)
+    (warning, closing) = _records(caplog, logging.WARNING)
+    assert "still in the spool" in closing
+    return warning
+
+
 def test_an_unknown_host_is_reported_with_libpq_reason(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     nowhere = Database(host="no-such-host.invalid", port=5432, database="x", user="y")
-    writer = BufferedWriter(
-        nowhere, "gauge", COLUMNS, flush_interval=0.05, spool_dir=tmp_path / "spool"
-    )
-    writer.add(_rows(1)[0])
-    _wait_for(lambda: writer.rows_spooled == 1)
-    (warning,) = _records(caplog, logging.WARNING)
-    assert "could not translate host name" in warning
-    writer.close(timeout=5)
+    assert "could not translate host name" in _first_warning(nowhere, tmp_path, caplog)
 
 
 def test_a_wrong_password_is_reported_with_libpq_reason(
@@ -267,14 +273,8 @@ def test_a_wrong_password_is_reported_with_libpq_reason(
     passfile.chmod(0o600)
     target = Database(host=server.host, port=server.port, database="postgres", user="reader",
                       passfile=str(passfile))  # fmt: skip
-    writer = BufferedWriter(
-        target, "gauge", COLUMNS, flush_interval=0.05, spool_dir=tmp_path / "spool"
-    )
-    writer.add(_rows(1)[0])
-    _wait_for(lambda: writer.rows_spooled == 1)
-    (warning,) = _records(caplog, logging.WARNING)
+    warning = _first_warning(target, tmp_path, caplog)
     assert 'password authentication failed for user "reader"' in warning
-    writer.close(timeout=5)
 
 
 def test_old_batch_ids_are_pruned(db: Database, raw: Any, tmp_path: Path) -> None:
