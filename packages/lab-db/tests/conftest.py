@@ -1,9 +1,18 @@
-"""A real PostgreSQL for the tests: one embedded server per run, a fresh database per test."""
+"""A real PostgreSQL for the tests: one embedded server per run, a fresh database per test.
+
+TimescaleDB tests get a server of their own per edition (Community and Apache-2), started
+from the machine's PostgreSQL 15 with the extension preloaded. Where TimescaleDB is not
+installed they skip with the reason, except under ``CI=true``, where they fail.
+"""
 
 from __future__ import annotations
 
 import itertools
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg2
 import pytest
@@ -11,6 +20,11 @@ import pytest
 from lab_utils.database import Database, EmbeddedPostgres
 
 _names = itertools.count()
+
+TIMESCALE_PG = Path(os.environ.get("LAB_DB_TIMESCALE_PG", "/usr/lib/postgresql/15"))
+"""The PostgreSQL installation TimescaleDB is built into (its ``bin`` and ``lib``)."""
+EDITIONS = ("timescale", "apache")
+"""``timescaledb.license`` values: the Community edition and the Apache-2 edition."""
 
 
 @pytest.fixture(scope="session")
@@ -20,13 +34,18 @@ def server() -> Iterator[EmbeddedPostgres]:
         yield running
 
 
-@pytest.fixture
-def db(server: EmbeddedPostgres) -> Iterator[Database]:
-    """A connected Database on a database of its own."""
+def _fresh_database(server: EmbeddedPostgres) -> Database:
     name = f"test_{next(_names)}"
     server.create_database(name)
     database = Database(host=server.host, port=server.port, database=name, user=server.user)
     database.connect()
+    return database
+
+
+@pytest.fixture
+def db(server: EmbeddedPostgres) -> Iterator[Database]:
+    """A connected Database on a database of its own."""
+    database = _fresh_database(server)
     yield database
     database.close()
 
@@ -38,3 +57,68 @@ def raw(db: Database) -> Iterator[psycopg2.extensions.connection]:
     connection.autocommit = True
     yield connection
     connection.close()
+
+
+@pytest.fixture
+def canary(raw: psycopg2.extensions.connection) -> Iterator[None]:
+    """A table that an injected ``DROP TABLE canary`` would remove: checked at the end."""
+    with raw.cursor() as cursor:
+        cursor.execute("CREATE TABLE canary (alive boolean)")
+        cursor.execute("INSERT INTO canary VALUES (true)")
+    yield
+    with raw.cursor() as cursor:
+        cursor.execute("SELECT alive FROM canary")
+        assert cursor.fetchall() == [(True,)]
+
+
+def timescale_missing() -> str | None:
+    """Say why TimescaleDB cannot be tested here, or None when it can."""
+    binaries = TIMESCALE_PG / "bin"
+    if not (binaries / "postgres").exists():
+        return f"no PostgreSQL server in {binaries}"
+    share = Path("/usr/share/postgresql") / TIMESCALE_PG.name / "extension"
+    if not (TIMESCALE_PG / "lib" / "timescaledb.so").exists() or not list(
+        share.glob("timescaledb.control")
+    ):
+        return (
+            f"TimescaleDB is not installed into {TIMESCALE_PG}"
+            " (../shared/tools/install-timescaledb builds it)"
+        )
+    return None
+
+
+@pytest.fixture(scope="session", params=EDITIONS)
+def timescale_server(request: pytest.FixtureRequest) -> Iterator[EmbeddedPostgres]:
+    """A PostgreSQL with TimescaleDB preloaded, once per edition (``.edition`` says which)."""
+    reason = timescale_missing()
+    if reason is not None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true and {reason}")
+        pytest.skip(reason)
+    root = Path(tempfile.mkdtemp(prefix=f"lab-db-tsdb-{request.param}-"))
+    root.chmod(0o755)  # run as root, the server runs as another user that must get in
+    running = EmbeddedPostgres(root / "pg")
+    running.bin = TIMESCALE_PG / "bin"
+    try:
+        running.start()  # creates the cluster; preloaded libraries need a restart
+        running.stop()
+        with (running.data_dir / "postgresql.conf").open("a", encoding="utf-8") as conf:
+            conf.write(
+                "shared_preload_libraries = 'timescaledb'\n"
+                f"timescaledb.license = '{request.param}'\n"
+                "timescaledb.telemetry_level = 'off'\n"
+            )
+        running.start()
+        running.edition = request.param  # type: ignore[attr-defined]
+        yield running
+    finally:
+        running.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def tsdb(timescale_server: EmbeddedPostgres) -> Iterator[Database]:
+    """A connected Database on a fresh database of a TimescaleDB server."""
+    database = _fresh_database(timescale_server)
+    yield database
+    database.close()

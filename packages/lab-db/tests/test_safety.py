@@ -24,17 +24,6 @@ HOSTILE = [
 ]
 
 
-@pytest.fixture
-def canary(raw: Any) -> Any:
-    with raw.cursor() as cursor:
-        cursor.execute("CREATE TABLE canary (alive boolean)")
-        cursor.execute("INSERT INTO canary VALUES (true)")
-    yield
-    with raw.cursor() as cursor:
-        cursor.execute("SELECT alive FROM canary")
-        assert cursor.fetchall() == [(True,)]
-
-
 @pytest.mark.parametrize("name", HOSTILE)
 def test_hostile_names_create_exactly_that_object(
     db: Database, raw: Any, canary: None, name: str

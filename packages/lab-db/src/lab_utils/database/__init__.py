@@ -5,22 +5,42 @@ Part of the lab-utils suite; distribution ``lab-db``. Compatible with the
 """
 
 from lab_utils.database.__about__ import __version__
-from lab_utils.database.database import NOT_CONNECTED, Database, TimescaleUnavailableError
-from lab_utils.database.embedded import EmbeddedPostgres, embedded_database, start_embedded
+from lab_utils.database.column_types import ColumnType, column_type, value_from_text
+from lab_utils.database.config import ConfigFileNotFoundError, ConfigValueError
+from lab_utils.database.database import (
+    NOT_CONNECTED,
+    Database,
+    TimescaleEditionError,
+    TimescaleUnavailableError,
+)
+from lab_utils.database.embedded import (
+    EmbeddedError,
+    EmbeddedPostgres,
+    embedded_database,
+    start_embedded,
+)
 from lab_utils.database.identifiers import checked_name
 from lab_utils.database.sql_types import Constraint, DataType
-from lab_utils.database.writer import BufferedWriter
+from lab_utils.database.writer import BufferedWriter, WriterStats
 
 __all__ = [
     "NOT_CONNECTED",
     "BufferedWriter",
+    "ColumnType",
+    "ConfigFileNotFoundError",
+    "ConfigValueError",
     "Constraint",
     "DataType",
     "Database",
+    "EmbeddedError",
     "EmbeddedPostgres",
+    "TimescaleEditionError",
     "TimescaleUnavailableError",
+    "WriterStats",
     "__version__",
     "checked_name",
+    "column_type",
     "embedded_database",
     "start_embedded",
+    "value_from_text",
 ]

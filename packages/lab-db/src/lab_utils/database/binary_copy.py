@@ -9,50 +9,25 @@ take a row-by-row path, so any row is accepted.
 from __future__ import annotations
 
 import array
-import datetime as dt
 import itertools
 import struct
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
+
+from lab_utils.database.column_types import REGISTRY, ColumnType, column_type, to_pg_micros
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
 """Signature, flags and header-extension length."""
 TRAILER = struct.pack("!h", -1)
 """End of data."""
 
-_PG_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
-_PG_EPOCH_UNIX = 946_684_800
-
 # PostgreSQL type name -> (struct code, size in bytes) of the fixed-size binary forms.
 FIXED: dict[str, tuple[str, int]] = {
-    "timestamp with time zone": ("q", 8),
-    "timestamp without time zone": ("q", 8),
-    "double precision": ("d", 8),
-    "real": ("f", 4),
-    "bigint": ("q", 8),
-    "integer": ("i", 4),
-    "smallint": ("h", 2),
-    "boolean": ("?", 1),
+    t.name: (t.struct_code, t.size) for t in REGISTRY.values() if t.struct_code is not None
 }
-TEXT_TYPES = ("text", "character varying")
+TEXT_TYPES = tuple(t.name for t in REGISTRY.values() if t.struct_code is None)
 """Variable-size types sent as UTF-8."""
-
-
-def to_pg_micros(value: Any) -> int:
-    """Microseconds since 2000-01-01 UTC for a datetime (naive = local time) or a Unix time."""
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            value = value.astimezone()
-        delta: dt.timedelta = value - _PG_EPOCH
-        return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-    if isinstance(value, (int, float)):
-        return round((value - _PG_EPOCH_UNIX) * 1_000_000)
-    raise TypeError(f"{value!r} is not a time (datetime or Unix seconds)")
-
-
-def _to_float(value: Any) -> float:
-    return float(value)  # also 'NaN', 'inf', Decimal, numpy floats
 
 
 class RowEncoder:
@@ -71,43 +46,33 @@ class RowEncoder:
 
     def __init__(self, types: Sequence[str]) -> None:
         self.types = list(types)
-        converters: list[Callable[[Any], Any]] = []
-        for name in self.types:
-            if name in FIXED:
-                code = FIXED[name][0]
-                if name.startswith("timestamp"):
-                    converters.append(to_pg_micros)
-                elif code in "df":
-                    converters.append(_to_float)
-                elif code == "?":
-                    converters.append(bool)
-                else:
-                    converters.append(int)
-            elif name in TEXT_TYPES:
-                converters.append(str)
-            else:
-                raise ValueError(f"batch insert does not support columns of type {name!r}")
-        self._converters = converters
+        try:
+            self._kinds: list[ColumnType] = [column_type(name) for name in self.types]
+        except ValueError as error:
+            raise ValueError(f"batch insert: {error}") from None
         self._count = len(self.types)
-        fixed = [FIXED.get(name) for name in self.types]
         # All columns fixed-size: rows are encoded a chunk at a time, column by column.
-        self.fast = all(fixed)
-        self._row_size = 2 + sum(4 + f[1] for f in fixed if f)
+        self.fast = all(kind.struct_code for kind in self._kinds)
+        self._row_size = 2 + sum(4 + kind.size for kind in self._kinds)
 
     def encode_row(self, row: Sequence[Any]) -> bytes:
         """Return one row in binary COPY form (any row: NULLs, text, conversions)."""
         if len(row) != self._count:
             raise ValueError(f"row has {len(row)} values for {self._count} columns")
         parts = [struct.pack("!h", self._count)]
-        for value, name, convert in zip(row, self.types, self._converters, strict=True):
+        for value, kind in zip(row, self._kinds, strict=True):
             if value is None:
                 parts.append(struct.pack("!i", -1))
-            elif name in TEXT_TYPES:
-                data = convert(value).encode("utf-8")
+            elif kind.struct_code is None:
+                data = kind.convert(value).encode("utf-8")
                 parts.append(struct.pack("!i", len(data)) + data)
             else:
-                code, size = FIXED[name]
-                parts.append(struct.pack(f"!i{code}", size, convert(value)))
+                try:
+                    parts.append(
+                        struct.pack(f"!i{kind.struct_code}", kind.size, kind.convert(value))
+                    )
+                except struct.error:
+                    raise ValueError(f"{value!r} is out of range for {kind.name}") from None
         return b"".join(parts)
 
     def encode_chunk(self, rows: Sequence[Sequence[Any]]) -> bytes:
@@ -134,10 +99,10 @@ class RowEncoder:
         _scatter(out, struct.pack("!h", self._count), 0, size, count)
         offset = 2
         try:
-            for index, name in enumerate(self.types):
-                code, width = FIXED[name]
+            for index, kind in enumerate(self._kinds):
+                code, width = kind.struct_code or "", kind.size
                 column = [row[index] for row in rows]
-                if name.startswith("timestamp"):
+                if kind.is_time:
                     column = [to_pg_micros(value) for value in column]
                 data = array.array(_ARRAY_CODES[code], column)
                 if data.itemsize != width:  # a platform with other C type sizes

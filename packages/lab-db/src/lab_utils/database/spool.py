@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import logging
 import os
+import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +19,13 @@ def _encode(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         return {"t": value.isoformat()}
     return value
+
+
+def _encode_safely(value: Any) -> Any:
+    try:
+        return _encode(value)
+    except Exception:  # a value that cannot even describe itself: keep what we can
+        return repr(value)
 
 
 def _decode(value: Any) -> Any:
@@ -50,8 +58,12 @@ class Spool:
         return sorted(self.folder.glob("*.jsonl"), key=lambda p: int(p.name.split("-", 1)[0]))
 
     def put(self, batch_id: uuid.UUID, rows: Sequence[Sequence[Any]]) -> bool:
-        """Store a batch durably; False when the spool is full."""
-        lines = "".join(json.dumps([_encode(v) for v in row]) + "\n" for row in rows)
+        """Store a batch durably; False when the spool is full.
+
+        Values JSON cannot hold (numpy numbers, Decimal) are stored as their text, which
+        the column types read back.
+        """
+        lines = "".join(json.dumps([_encode(v) for v in row], default=str) + "\n" for row in rows)
         if self.size() + len(lines) > self.max_bytes:
             return False
         self._sequence += 1
@@ -63,6 +75,41 @@ class Spool:
             os.fsync(handle.fileno())
         temporary.replace(final)
         return True
+
+    def oldest_age(self) -> float:
+        """Seconds since the oldest spooled batch was stored (0 when empty)."""
+        files = self.batches()
+        return max(time.time() - files[0].stat().st_mtime, 0.0) if files else 0.0
+
+    def reject(
+        self, table: str, columns: Sequence[str], refused: Sequence[tuple[Sequence[Any], str]]
+    ) -> Path:
+        """Keep rows the server refused, with its reasons, in ``rejected/``; return the file.
+
+        One JSON object per line: ``table``, ``columns``, ``row`` and ``reason``. Values JSON
+        cannot hold are stored as their ``repr``.
+        """
+        folder = self.folder / "rejected"
+        folder.mkdir(exist_ok=True)
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+        path = folder / f"{stamp}-{uuid.uuid4().hex[:8]}.jsonl"
+        with path.open("w", encoding="utf-8") as handle:
+            for row, reason in refused:
+                record = {"table": table, "columns": list(columns),
+                          "row": [_encode_safely(v) for v in row], "reason": reason}  # fmt: skip
+                handle.write(json.dumps(record, default=repr, ensure_ascii=False) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        return path
+
+    def quarantine(self, path: Path, reason: str) -> Path:
+        """Move a batch file that cannot be read to ``rejected/``, with a note of why."""
+        folder = self.folder / "rejected"
+        folder.mkdir(exist_ok=True)
+        target = folder / f"{path.stem}.unreadable"
+        path.replace(target)
+        target.with_suffix(".reason").write_text(reason + "\n", encoding="utf-8")
+        return target
 
     @staticmethod
     def read(path: Path) -> tuple[uuid.UUID, list[list[Any]]]:

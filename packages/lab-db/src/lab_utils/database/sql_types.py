@@ -6,30 +6,42 @@ import enum
 
 from psycopg2 import sql
 
+from lab_utils.database.column_types import REGISTRY, ColumnType
+
+
+def _declared(member: str) -> str:
+    """Return the SQL a DataType member declares, from the column-type registry."""
+    return next(t.declared for t in REGISTRY.values() if t.data_type == member and t.declared)
+
 
 class DataType(enum.Enum):
     """SQL types for :meth:`Database.new_column`; ``str()`` gives the SQL type name."""
 
-    bool = "BOOLEAN"
+    bool = _declared("bool")
     """Boolean."""
-    short = "SMALLINT"
+    short = _declared("short")
     """16-bit integer."""
-    int = "INTEGER"
+    int = _declared("int")
     """32-bit integer."""
-    long = "BIGINT"
+    long = _declared("long")
     """64-bit integer."""
-    float = "FLOAT(24)"
+    float = _declared("float")
     """Single precision (``real``)."""
-    double = "FLOAT(53)"
+    double = _declared("double")
     """Double precision."""
-    string = "TEXT"
+    string = _declared("string")
     """Text."""
-    time = "TIMESTAMPTZ"
+    time = _declared("time")
     """Time stamp with time zone."""
 
     def __str__(self) -> str:
         """Return the SQL type name, as 0.4 did."""
         return self.value
+
+    @property
+    def column_type(self) -> ColumnType:
+        """The registry entry of this type (conversions, binary form)."""
+        return next(t for t in REGISTRY.values() if t.data_type == self.name)
 
     @classmethod
     def parse(cls, value: object) -> DataType:

@@ -1,10 +1,25 @@
-"""A buffered writer for acquisition loops: ``add(row)`` returns at once, nothing is lost.
+"""A buffered writer for acquisition loops: ``add(row)`` returns at once, no row is lost silently.
 
 Rows are written in batches (binary COPY) by a background thread, by size and by time.
-When the server is unreachable, batches go to an on-disk spool; the writer reconnects with
-exponential backoff and replays the spool in order. Each batch carries an id recorded in
-the table ``lab_utils_batches`` in the same transaction as its rows, so a batch whose commit
-outcome was lost is never written twice.
+
+- **Bad values.** Once the writer knows the column types (at start when the server is
+  reachable, else from its first connection), ``add()`` raises ``ValueError``/``TypeError``
+  for a value its column cannot hold. A batch the server refuses for its content (a CHECK
+  violation, a value it cannot take) is split until the refused rows are isolated: every
+  other row is written, the refused ones go to ``<spool>/rejected/`` with the server's
+  reason, are counted in ``rows_rejected``, and one ERROR record says where they are.
+- **Outages.** While the server is unreachable (from the start or in the middle), batches
+  go to an on-disk spool; the writer reconnects with exponential backoff and replays the
+  spool in order. One WARNING when the outage starts (with libpq's reason), a reminder at
+  most every ``reminder_interval`` seconds, one WARNING when the database is back saying
+  how long it was away and how many rows were replayed.
+- **Exactly once.** Each batch carries an id recorded in ``lab_utils_batches`` in the same
+  transaction as its rows, so a batch whose commit outcome was lost is never written twice.
+  Ids are pruned once older than ``keep_batch_ids`` *and* older than the oldest batch still
+  in the spool: a batch replayed after that long could be written twice.
+- **Unexpected errors** in the thread are logged with their traceback; the batch goes to
+  the spool and the writer carries on. Should the thread die anyway, ``add()``,
+  ``flush()`` and ``close()`` raise ``RuntimeError`` instead of dropping rows.
 
 What a crash can lose: the rows added since the last flush that are still in memory (at
 most ``batch_size`` rows or ``flush_interval`` seconds of data, plus what accumulated while
@@ -15,26 +30,76 @@ writer using the same spool folder.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psycopg2
 
+from lab_utils.database import batches
+from lab_utils.database.batches import BATCH_TABLE
+from lab_utils.database.binary_copy import RowEncoder
 from lab_utils.database.database import Database
 from lab_utils.database.spool import Spool
 
 log = logging.getLogger(__name__)
 
-BATCH_TABLE = "lab_utils_batches"
-"""Bookkeeping table: one row per batch written by a BufferedWriter."""
+__all__ = ["BATCH_TABLE", "BufferedWriter", "WriterStats"]
 
 _CONNECTION_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
+
+
+class _UnavailableError(Exception):
+    """The database cannot take rows now (unreachable, login refused, table missing)."""
+
+
+@dataclass(frozen=True)
+class WriterStats:
+    """A snapshot of a :class:`BufferedWriter`, for a daemon's ``status`` command."""
+
+    rows_written: int
+    """Rows committed to the database."""
+    rows_spooled: int
+    """Rows that went to the spool (replayed later, or still there)."""
+    rows_replayed: int
+    """Spooled rows written since."""
+    rows_rejected: int
+    """Rows the server refused, kept in ``<spool>/rejected/``."""
+    rows_lost: int
+    """Rows that could be kept nowhere (the spool full), each reported at ERROR."""
+    rows_queued: int
+    """Rows in memory waiting for the next batch."""
+    backlog_batches: int
+    """Batches in the spool waiting to be replayed."""
+    backlog_bytes: int
+    """Size of the spool."""
+    connected: bool
+    """The writer has an open connection."""
+    spooling: bool
+    """An outage is under way: new batches go to the spool."""
+    outage_seconds: float
+    """How long the current outage has lasted (0 without one)."""
+    reconnects: int
+    """Outages the writer came back from."""
+    alive: bool
+    """The background thread is running."""
+    last_error: str | None
+    """The last problem met (outage reason, refused rows, unexpected error)."""
+
+
+def _reason(error: BaseException) -> str:
+    """One line: libpq's or the server's message, or the exception's with its type."""
+    text = " ".join(str(error).split())
+    if isinstance(error, (psycopg2.Error, _UnavailableError)):
+        return text or type(error).__name__
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 class BufferedWriter:
@@ -43,7 +108,9 @@ class BufferedWriter:
     Parameters
     ----------
     database : Database
-        Where to write; the writer opens its own connection with the same settings.
+        Where to write; the writer opens its own connection with the same settings
+        (:meth:`Database.clone`). When ``database`` is connected, the column types are read
+        at once, so that ``add()`` can refuse bad values.
     table_name : str
         The table (it must exist).
     columns : sequence of str
@@ -56,6 +123,20 @@ class BufferedWriter:
         Folder of the on-disk spool (default: ``~/.cache/lab_utils/spool/<table>``).
     max_spool_bytes : int, optional
         Size limit of the spool.
+    max_backoff : float, optional
+        Longest wait between reconnection attempts, in seconds.
+    reminder_interval : float, optional
+        Seconds between WARNING reminders while an outage lasts.
+    keep_batch_ids : datetime.timedelta, optional
+        How long batch ids are kept in ``lab_utils_batches`` (at least as long as the
+        oldest batch in the spool).
+
+    Raises
+    ------
+    psycopg2.IntegrityError
+        ``database`` is connected and the table or a column does not exist.
+    ValueError
+        A column of a type the writer cannot write.
     """
 
     def __init__(
@@ -69,29 +150,46 @@ class BufferedWriter:
         spool_dir: str | Path | None = None,
         max_spool_bytes: int = 256 * 1024 * 1024,
         max_backoff: float = 30.0,
+        reminder_interval: float = 300.0,
+        keep_batch_ids: dt.timedelta = dt.timedelta(days=7),
     ) -> None:
         self.table_name = table_name
         self.columns = list(columns)
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self.max_backoff = max_backoff
-        self._settings = {
-            "host": database.host, "port": database.port, "database": database.database,
-            "user": database.user, "passfile": database.passfile,
-        }  # fmt: skip
-        self._connect_timeout = database.connect_timeout
+        self.reminder_interval = reminder_interval
+        self.keep_batch_ids = keep_batch_ids
+        self._template = database.clone(connect=False)
+        self._where = f"{database.database!r} on {database.host}:{database.port}"
         folder = spool_dir or Path("~/.cache/lab_utils/spool").expanduser() / table_name
         self.spool = Spool(folder, max_spool_bytes)
+        self._encoder: RowEncoder | None = None
+        if database.connection is not None and not database.connection.closed:
+            # Unreachable now: the thread learns the types when it connects.
+            with contextlib.suppress(*_CONNECTION_ERRORS):
+                self._encoder = RowEncoder(database.column_types(table_name, self.columns))
         self._rows: deque[Sequence[Any]] = deque()
         self._changed = threading.Condition()
         self._closing = False
         self._flush_requested = False
         self._idle = threading.Event()
         self._db: Database | None = None
+        self._death: BaseException | None = None
+        self._down_since: float | None = None
+        self._last_report = 0.0
+        self._replayed_in_outage = 0
+        self._pruned_at: float | None = None
+        self.last_error: str | None = None
+        """The last problem met, as one line (None until one happens)."""
         self.rows_written = 0
         """Rows committed to the database."""
         self.rows_spooled = 0
         """Rows that went to the spool (and were replayed later, or are still there)."""
+        self.rows_replayed = 0
+        """Spooled rows written since."""
+        self.rows_rejected = 0
+        """Rows the server refused for their content, kept in ``<spool>/rejected/``."""
         self.rows_lost = 0
         """Rows refused because the spool was full."""
         self.reconnects = 0
@@ -103,24 +201,55 @@ class BufferedWriter:
 
     # -- producer side -------------------------------------------------------------------
 
+    def _check_alive(self) -> None:
+        if not self._thread.is_alive() and not self._closing:
+            raise RuntimeError(
+                f"the writer of {self.table_name!r} has stopped ({self._death!r}); rows"
+                f" already queued are put in the spool {self.spool.folder} by close()"
+            )
+
     def add(self, row: Sequence[Any]) -> None:
-        """Queue one row (values in the order of ``columns``); returns at once."""
+        """Queue one row (values in the order of ``columns``); returns at once.
+
+        Raises
+        ------
+        ValueError, TypeError
+            The row has the wrong length, or (once the column types are known) a value its
+            column cannot hold.
+        RuntimeError
+            The writer is closed, or its thread has stopped.
+        """
         if len(row) != len(self.columns):
             raise ValueError(f"row has {len(row)} values for {len(self.columns)} columns")
+        encoder = self._encoder
+        if encoder is not None:
+            try:
+                encoder.encode_row(row)
+            except (ValueError, TypeError, OverflowError) as error:
+                kind = TypeError if isinstance(error, TypeError) else ValueError
+                raise kind(f"{error} (row {list(row)!r} for {self.columns})") from None
         with self._changed:
             if self._closing:
                 raise RuntimeError("the writer is closed")
+            self._check_alive()
             self._rows.append(row)
             if len(self._rows) >= self.batch_size:
                 self._changed.notify()
 
     def add_many(self, rows: Iterable[Sequence[Any]]) -> None:
-        """Queue many rows."""
+        """Queue many rows (see :meth:`add`)."""
         for row in rows:
             self.add(row)
 
     def flush(self, timeout: float = 60.0) -> bool:
-        """Write everything queued now; True when the queue and the spool are empty."""
+        """Write everything queued now; True when the queue and the spool are empty.
+
+        Raises
+        ------
+        RuntimeError
+            The writer's thread has stopped.
+        """
+        self._check_alive()
         deadline = time.monotonic() + timeout
         with self._changed:
             self._flush_requested = True
@@ -130,15 +259,26 @@ class BufferedWriter:
             if self._idle.wait(0.05):
                 with self._changed:
                     if not self._rows and not self._flush_requested:
-                        return not self.spool.batches()
+                        if not self.spool.batches():
+                            return True
+                        # Rows are out of memory but the spool still waits: ask again.
+                        self._flush_requested = True
+                        self._changed.notify()
                     self._idle.clear()
+            self._check_alive()
         return False
 
     def close(self, timeout: float = 60.0) -> None:
         """Flush (waiting at most ``timeout`` seconds), stop the thread, close the connection.
 
         Rows that could not be written are in the spool, replayed by the next writer.
+
+        Raises
+        ------
+        RuntimeError
+            The thread had stopped: the rows still queued were put in the spool.
         """
+        dead = not self._thread.is_alive()
         with self._changed:
             self._closing = True
             self._changed.notify()
@@ -146,6 +286,16 @@ class BufferedWriter:
         if self._db is not None:
             self._db.close()
             self._db = None
+        if dead or self._death is not None:
+            with self._changed:
+                queued = list(self._rows)
+                self._rows.clear()
+            if queued:
+                self._to_spool(uuid.uuid4(), queued)
+            raise RuntimeError(
+                f"the writer of {self.table_name!r} had stopped ({self._death!r});"
+                f" {len(queued)} queued rows were put in the spool {self.spool.folder}"
+            )
         left = len(self.spool.batches())
         if left:
             log.warning(
@@ -159,6 +309,27 @@ class BufferedWriter:
     def __exit__(self, *exc: object) -> None:
         """Close the writer (flushing it)."""
         self.close()
+
+    def stats(self) -> WriterStats:
+        """Return the counters and the state, for a daemon's ``status`` command."""
+        files = self.spool.batches()
+        down = self._down_since
+        return WriterStats(
+            rows_written=self.rows_written,
+            rows_spooled=self.rows_spooled,
+            rows_replayed=self.rows_replayed,
+            rows_rejected=self.rows_rejected,
+            rows_lost=self.rows_lost,
+            rows_queued=len(self._rows),
+            backlog_batches=len(files),
+            backlog_bytes=sum(f.stat().st_size for f in files if f.exists()),
+            connected=self._db is not None,
+            spooling=down is not None,
+            outage_seconds=0.0 if down is None else time.monotonic() - down,
+            reconnects=self.reconnects,
+            alive=self._thread.is_alive(),
+            last_error=self.last_error,
+        )
 
     # -- the background thread -----------------------------------------------------------
 
@@ -182,30 +353,48 @@ class BufferedWriter:
             return batch
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        except BaseException as error:
+            # Only a bug or SystemExit gets here: say so loudly; add() and flush() raise now.
+            self._death = error
+            log.critical(
+                "The writer of %r stopped: %s", self.table_name, _reason(error), exc_info=True
+            )
+            self._idle.set()
+
+    def _loop(self) -> None:
         backoff = 0.5
         while True:
             batch = self._take()
             if batch is None and not self.spool.batches():
                 return
-            if batch:
-                batch_id = uuid.uuid4()
-                try:
-                    self._replay()
+            batch_id = uuid.uuid4()
+            try:
+                self._replay()
+                if batch:
                     self._write(batch_id, batch)
-                    backoff = 0.5
-                except _CONNECTION_ERRORS as error:
-                    self._outage(error)
+                self._maintain()
+                backoff = 0.5
+            except (_UnavailableError, *_CONNECTION_ERRORS) as error:
+                self._outage(error)
+                if batch:
                     self._to_spool(batch_id, batch)
-                    backoff = self._sleep(backoff)
-            elif self.spool.batches():
-                try:
-                    self._replay()
-                    backoff = 0.5
-                except _CONNECTION_ERRORS as error:
-                    self._outage(error)
-                    if self._closing:
-                        return
-                    backoff = self._sleep(backoff)
+                elif self._closing:
+                    return
+                backoff = self._sleep(backoff)
+            except Exception as error:
+                self.last_error = _reason(error)
+                log.exception(
+                    "Unexpected error in the writer of %r (the batch goes to the spool %s;"
+                    " the writer carries on)", self.table_name, self.spool.folder,
+                )  # fmt: skip
+                self._disconnect()
+                if batch:
+                    self._to_spool(batch_id, batch)
+                elif self._closing:
+                    return
+                backoff = self._sleep(backoff)
 
     def _sleep(self, backoff: float) -> float:
         with self._changed:
@@ -213,50 +402,162 @@ class BufferedWriter:
                 self._changed.wait(backoff)
         return min(backoff * 2, self.max_backoff)
 
-    def _outage(self, error: Exception) -> None:
+    def _disconnect(self) -> None:
         if self._db is not None:
+            db, self._db = self._db, None
+            try:
+                db.close()
+            except psycopg2.Error as error:
+                log.debug("Closing the writer's broken connection: %s", _reason(error))
+
+    def _outage(self, error: BaseException) -> None:
+        """Tell the outage as one story: a WARNING at its start, then reminders."""
+        self._disconnect()
+        reason = _reason(error)
+        self.last_error = reason
+        now = time.monotonic()
+        if self._down_since is None:
+            self._down_since = self._last_report = now
+            self._replayed_in_outage = 0
             log.warning(
-                "Database unreachable (%s); spooling rows to %s",
-                str(error).strip(),
-                self.spool.folder,
-            )
-            with contextlib.suppress(psycopg2.Error):
-                self._db.close()
-            self._db = None
+                "Database %s unavailable (%s); spooling rows of %r to %s",
+                self._where, reason, self.table_name, self.spool.folder,
+            )  # fmt: skip
+        elif now - self._last_report >= self.reminder_interval:
+            self._last_report = now
+            log.warning(
+                "Database %s still unavailable after %.0f s (%s); %d rows spooled so far",
+                self._where, now - self._down_since, reason, self.rows_spooled,
+            )  # fmt: skip
+
+    def _back(self) -> None:
+        """Close the outage's story once the spool is empty again."""
+        if self._down_since is None:
+            return
+        away = time.monotonic() - self._down_since
+        self._down_since = None
+        self.reconnects += 1
+        log.warning(
+            "Database %s is back after %.1f s; %d spooled rows replayed into %r",
+            self._where, away, self._replayed_in_outage, self.table_name,
+        )  # fmt: skip
 
     def _to_spool(self, batch_id: uuid.UUID, batch: list[Sequence[Any]]) -> None:
-        if self.spool.put(batch_id, batch):
+        try:
+            stored = self.spool.put(batch_id, batch)
+        except Exception as error:  # the spool folder itself fails: keep the rows elsewhere
+            log.exception("Spool %s cannot store a batch", self.spool.folder)
+            reason = f"could not be spooled: {_reason(error)}"
+            self._reject([(row, reason) for row in batch])
+            return
+        if stored:
             self.rows_spooled += len(batch)
         else:
             self.rows_lost += len(batch)
             log.error("Spool %s is full: %d rows lost", self.spool.folder, len(batch))
 
     def _database(self) -> Database:
-        if self._db is None:
-            db = Database(**self._settings, connect_timeout=self._connect_timeout)  # type: ignore[arg-type]
+        """Return the writer's own connection (bookkeeping table made, column types read)."""
+        if self._db is not None:
+            return self._db
+        db = self._template.clone(connect=False)
+        db.log_failures = False  # the writer reports failures itself, once
+        try:
             db.connect()
-            with db._transaction("writer bookkeeping") as cursor:
-                cursor.execute(
-                    f"CREATE TABLE IF NOT EXISTS {BATCH_TABLE} (batch_id uuid PRIMARY KEY,"
-                    " table_name text NOT NULL, row_count integer NOT NULL,"
-                    " written_at timestamptz NOT NULL DEFAULT now())"
-                )
-            if self.rows_spooled:
-                self.reconnects += 1
-                log.info("Database reachable again: replaying the spool")
-            self._db = db
-        return self._db
+            with db.transaction("writer bookkeeping") as cursor:
+                batches.create(cursor)
+            encoder = RowEncoder(db.column_types(self.table_name, self.columns))
+        except psycopg2.Error as error:
+            db.close()
+            raise _UnavailableError(_reason(error)) from error
+        self._encoder = encoder
+        self._db = db
+        return db
 
-    def _write(self, batch_id: uuid.UUID, rows: Sequence[Sequence[Any]]) -> None:
+    def _maintain(self) -> None:
+        """Prune old batch ids, about once an hour while connected."""
+        if self._db is None or (
+            self._pruned_at is not None and time.monotonic() - self._pruned_at < 3600
+        ):
+            return
+        self._pruned_at = time.monotonic()
+        keep = max(self.keep_batch_ids, dt.timedelta(seconds=self.spool.oldest_age() + 3600))
+        try:
+            with self._db.transaction("pruning batch ids") as cursor:
+                pruned = batches.prune(cursor, keep)
+        except _CONNECTION_ERRORS:
+            raise
+        except psycopg2.Error as error:  # pruning can wait: the rows matter, not the ids
+            log.warning("Pruning %s failed: %s", BATCH_TABLE, _reason(error))
+            return
+        if pruned:
+            log.info("Pruned %d batch ids older than %s from %s", pruned, keep, BATCH_TABLE)
+
+    def _write(self, batch_id: uuid.UUID, rows: Sequence[Sequence[Any]]) -> int:
+        """Write a batch; isolate and keep aside rows refused for their content."""
         db = self._database()
-        written = db.insert_many(
-            self.table_name, self.columns, rows,
-            batch=(BATCH_TABLE, str(batch_id)),
-        )  # fmt: skip
+        refused: list[tuple[Sequence[Any], str]] = []
+        written = self._write_part(db, batch_id, rows, refused)
+        if refused:
+            self._reject(refused)
+        return written
+
+    def _write_part(
+        self,
+        db: Database,
+        batch_id: uuid.UUID,
+        rows: Sequence[Sequence[Any]],
+        refused: list[tuple[Sequence[Any], str]],
+    ) -> int:
+        try:
+            written = db.insert_many(
+                self.table_name, self.columns, rows,
+                batch=(BATCH_TABLE, str(batch_id)), encoder=self._encoder,
+            )  # fmt: skip
+        except _CONNECTION_ERRORS:
+            raise
+        except Exception as error:
+            if db.connection is None or db.connection.closed:
+                raise psycopg2.InterfaceError(f"connection lost: {_reason(error)}") from error
+            if len(rows) == 1:
+                if not isinstance(error, (psycopg2.Error, ValueError, TypeError)):
+                    log.error(
+                        "Unexpected error writing a row of %r: %r", self.table_name, rows[0],
+                        exc_info=True,
+                    )  # fmt: skip
+                refused.append((rows[0], _reason(error)))
+                return 0
+            # Split: ids derived from the batch's, so a replay skips the parts already in.
+            middle = len(rows) // 2
+            return self._write_part(
+                db, uuid.uuid5(batch_id, "a"), rows[:middle], refused
+            ) + self._write_part(db, uuid.uuid5(batch_id, "b"), rows[middle:], refused)
         self.rows_written += written
+        return written
+
+    def _reject(self, refused: Sequence[tuple[Sequence[Any], str]]) -> None:
+        path = self.spool.reject(self.table_name, self.columns, refused)
+        self.rows_rejected += len(refused)
+        first = refused[0][1]
+        self.last_error = f"{len(refused)} rows rejected: {first}"
+        log.error(
+            "%d row(s) of %r rejected (%s); kept with the reasons in %s",
+            len(refused), self.table_name, first, path,
+        )  # fmt: skip
 
     def _replay(self) -> None:
         for path in self.spool.batches():
-            batch_id, rows = Spool.read(path)
+            try:
+                batch_id, rows = Spool.read(path)
+            except (OSError, ValueError) as error:
+                target = self.spool.quarantine(path, _reason(error))
+                log.error("Spool file %s cannot be read (%s): moved to %s",
+                          path, _reason(error), target)  # fmt: skip
+                continue
+            before = self.rows_written
             self._write(batch_id, rows)
+            replayed = self.rows_written - before
+            self.rows_replayed += replayed
+            self._replayed_in_outage += replayed
             path.unlink()
+        self._back()

@@ -1,0 +1,59 @@
+"""The bookkeeping table of batch ids: a batch whose commit outcome was lost is not written twice.
+
+Each batch the buffered writer sends carries an id, recorded in ``lab_utils_batches`` in the
+same transaction as its rows. Replaying a batch whose id is already there writes nothing.
+An id only matters while its batch can still be replayed from a spool, so entries older
+than the spool's reach are pruned (:func:`prune`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import psycopg2.extensions
+from psycopg2 import sql
+
+BATCH_TABLE = "lab_utils_batches"
+"""Bookkeeping table: one row per batch written by a BufferedWriter."""
+
+
+def create(cursor: psycopg2.extensions.cursor, table: str = BATCH_TABLE) -> None:
+    """Create the bookkeeping table if it does not exist."""
+    cursor.execute(
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (batch_id uuid PRIMARY KEY,"
+            " table_name text NOT NULL, row_count integer NOT NULL,"
+            " written_at timestamptz NOT NULL DEFAULT now())"
+        ).format(sql.Identifier(table))
+    )
+
+
+def claim(cursor: psycopg2.extensions.cursor, table: str, batch_id: str, data_table: str) -> bool:
+    """Record ``batch_id``; False when it was already recorded (the batch is written)."""
+    cursor.execute(
+        sql.SQL(
+            "INSERT INTO {} (batch_id, table_name, row_count) VALUES (%s, %s, 0)"
+            " ON CONFLICT (batch_id) DO NOTHING RETURNING 1"
+        ).format(sql.Identifier(table)),
+        (batch_id, data_table),
+    )
+    return cursor.fetchone() is not None
+
+
+def set_count(cursor: psycopg2.extensions.cursor, table: str, batch_id: str, rows: int) -> None:
+    """Record how many rows batch ``batch_id`` wrote."""
+    cursor.execute(
+        sql.SQL("UPDATE {} SET row_count = %s WHERE batch_id = %s").format(sql.Identifier(table)),
+        (rows, batch_id),
+    )
+
+
+def prune(
+    cursor: psycopg2.extensions.cursor, older_than: dt.timedelta, table: str = BATCH_TABLE
+) -> int:
+    """Delete entries written more than ``older_than`` ago; return how many."""
+    cursor.execute(
+        sql.SQL("DELETE FROM {} WHERE written_at < now() - %s").format(sql.Identifier(table)),
+        (older_than,),
+    )
+    return int(cursor.rowcount)

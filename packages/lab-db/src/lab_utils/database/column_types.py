@@ -1,0 +1,192 @@
+"""The column types lab-db knows: one registry read by DataType, the COPY encoder and the CLI.
+
+Each :class:`ColumnType` says how a column is declared (``DataType``), how a Python value is
+checked and converted for it (batch insert, the writer), how text is read into it (CSV
+import, command line), and its fixed-size binary form when it has one (binary COPY).
+Types are looked up by the name PostgreSQL's ``format_type`` reports (``double precision``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import numbers
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+PG_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+"""PostgreSQL's time origin."""
+PG_EPOCH_UNIX = 946_684_800
+"""PostgreSQL's time origin in Unix seconds."""
+
+
+def to_pg_micros(value: Any) -> int:
+    """Microseconds since 2000-01-01 UTC for a datetime (naive = local time) or a Unix time.
+
+    Raises
+    ------
+    TypeError
+        ``value`` is neither a datetime nor a number.
+    """
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.astimezone()
+        delta: dt.timedelta = value - PG_EPOCH
+        return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return round((value - PG_EPOCH_UNIX) * 1_000_000)
+    raise TypeError(f"{value!r} is not a time (datetime or Unix seconds)")
+
+
+def _to_float(value: Any) -> float:
+    if isinstance(value, (str, numbers.Real, decimal.Decimal)):
+        return float(value)  # also 'NaN', 'inf', Decimal, numpy floats
+    raise TypeError(f"{value!r} is not a number")
+
+
+def _to_int(value: Any) -> int:
+    # A float with a fraction would be cut silently by int(): refuse it instead.
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, str):
+        return int(value.strip())
+    if isinstance(value, decimal.Decimal) and value == value.to_integral_value():
+        return int(value)
+    if isinstance(value, numbers.Real) and float(value).is_integer():
+        return int(float(value))
+    raise ValueError(f"{value!r} is not an integer")
+
+
+_TRUE = ("1", "t", "true", "yes", "y", "on")
+_FALSE = ("0", "f", "false", "no", "n", "off")
+
+
+def _to_bool(value: Any) -> bool:
+    # bool('false') is True: text is parsed, anything else must be a plain truth value.
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise ValueError(f"{value!r} is not a boolean (true/false, yes/no, 1/0, on/off)")
+    if isinstance(value, (bool, numbers.Integral)) and value in (0, 1):
+        return bool(value)
+    if type(value).__name__ == "bool_":  # numpy.bool_, without importing numpy
+        return bool(value)
+    raise ValueError(f"{value!r} is not a boolean")
+
+
+def _to_text(value: Any) -> str:
+    if isinstance(value, (bytes, bytearray)):
+        raise TypeError(f"{value!r} is bytes, not text")
+    return str(value)
+
+
+def _time_from_text(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.strip())
+
+
+@dataclass(frozen=True)
+class ColumnType:
+    """One column type and everything lab-db does with it.
+
+    Attributes
+    ----------
+    name : str
+        The name PostgreSQL's ``format_type`` gives (``'double precision'``).
+    declared : str or None
+        How :class:`~lab_utils.database.DataType` declares it (``'FLOAT(53)'``), if it does.
+    data_type : str or None
+        The ``DataType`` member naming it (``'double'``), if any.
+    convert : callable
+        Checks a Python value and returns what the encoder sends; raises
+        ``ValueError``/``TypeError`` for a value the column cannot hold.
+    from_text : callable
+        Reads a text field (CSV, command line) into a Python value.
+    struct_code : str or None
+        :mod:`struct` code of the fixed-size binary form; None for variable size (text).
+    size : int
+        Bytes of the fixed-size binary form (0 for text).
+    """
+
+    name: str
+    declared: str | None
+    data_type: str | None
+    convert: Callable[[Any], Any]
+    from_text: Callable[[str], Any]
+    struct_code: str | None
+    size: int
+
+    @property
+    def is_time(self) -> bool:
+        """True for the timestamp types."""
+        return self.name.startswith("timestamp")
+
+
+_TYPES = [
+    ColumnType("boolean", "BOOLEAN", "bool", _to_bool, _to_bool, "?", 1),
+    ColumnType("smallint", "SMALLINT", "short", _to_int, _to_int, "h", 2),
+    ColumnType("integer", "INTEGER", "int", _to_int, _to_int, "i", 4),
+    ColumnType("bigint", "BIGINT", "long", _to_int, _to_int, "q", 8),
+    ColumnType("real", "FLOAT(24)", "float", _to_float, _to_float, "f", 4),
+    ColumnType("double precision", "FLOAT(53)", "double", _to_float, _to_float, "d", 8),
+    ColumnType("text", "TEXT", "string", _to_text, str, None, 0),
+    ColumnType("character varying", None, None, _to_text, str, None, 0),
+    ColumnType(
+        "timestamp with time zone", "TIMESTAMPTZ", "time", to_pg_micros, _time_from_text, "q", 8
+    ),
+    ColumnType("timestamp without time zone", None, None, to_pg_micros, _time_from_text, "q", 8),
+]
+
+REGISTRY: dict[str, ColumnType] = {t.name: t for t in _TYPES}
+"""Every known column type by its ``format_type`` name."""
+
+NULL_TEXTS = ("", "NULL")
+"""Text fields read as SQL NULL by :func:`value_from_text`."""
+
+
+def column_type(type_name: str) -> ColumnType:
+    """Return the registry entry of ``type_name`` (a ``format_type`` name).
+
+    ``character varying(20)`` and similar modifiers map to their base type.
+
+    Raises
+    ------
+    ValueError
+        lab-db cannot read or write columns of this type.
+    """
+    base = type_name.split("(", 1)[0].strip()
+    if type_name in REGISTRY:
+        return REGISTRY[type_name]
+    if base in REGISTRY and REGISTRY[base].struct_code is None:
+        return REGISTRY[base]
+    known = ", ".join(REGISTRY)
+    raise ValueError(f"columns of type {type_name!r} are not supported (supported: {known})")
+
+
+def value_from_text(type_name: str, text: str) -> Any:
+    """Return the Python value of ``text`` for a column of ``type_name``.
+
+    ``''`` and ``'NULL'`` give None. Used by the command line (``insert``, ``import-csv``).
+
+    Parameters
+    ----------
+    type_name : str
+        The column's ``format_type`` name (see :meth:`Database.column_types`).
+    text : str
+        The field as typed or read from a file.
+
+    Raises
+    ------
+    ValueError
+        ``text`` is not a value of this type, or the type is not supported.
+    """
+    kind = column_type(type_name)
+    if text in NULL_TEXTS:
+        return None
+    try:
+        return kind.from_text(text)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{text!r} is not a valid {type_name} value ({error})") from None

@@ -1,0 +1,166 @@
+"""Writing rows: one row (``new_entry``), many rows by binary COPY, and updates by id."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import psycopg2
+from psycopg2 import sql
+
+from lab_utils.database import batches
+from lab_utils.database.binary_copy import CopyStream, RowEncoder
+from lab_utils.database.identifiers import ident
+from lab_utils.database.schema import Schema
+
+log = logging.getLogger("lab_utils.database.database")
+
+
+def _column_list(columns: Sequence[str]) -> sql.Composable:
+    return sql.SQL(", ").join(ident(c, "column name") for c in columns)
+
+
+class Ingest(Schema):
+    """Inserting and updating rows."""
+
+    def new_entry(
+        self,
+        table_name: str,
+        columns: Sequence[str],
+        data: Sequence[Any],
+        check_columns: bool = False,
+    ) -> None:
+        """Insert one row and commit; ``time`` is filled by the table default.
+
+        Raises
+        ------
+        psycopg2.DataError
+            ``columns`` and ``data`` differ in length, or are empty.
+        psycopg2.IntegrityError
+            With ``check_columns``: the table or a column does not exist.
+        psycopg2.DatabaseError
+            Not connected.
+        """
+        self.require_connection()
+        if len(columns) != len(data):
+            raise psycopg2.DataError(
+                "Data and column lists have different sizes"
+                f" ({len(data)} values, {len(columns)} columns)"
+            )
+        if not columns:
+            raise psycopg2.DataError("Empty data")
+        if check_columns:
+            self._require_table(table_name)
+            missing = [c for c in columns if not self.check_column(table_name, c)]
+            if missing:
+                raise psycopg2.IntegrityError(
+                    f"table {table_name!r} has no column {', '.join(map(repr, missing))}:"
+                    " add it with new_column()"
+                )
+        query = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+            ident(table_name, "table name"),
+            _column_list(columns),
+            sql.SQL(", ").join(sql.Placeholder() * len(columns)),
+        )
+        with self.transaction(f"new_entry({table_name!r})") as cursor:
+            cursor.execute(query, list(data))
+
+    def insert_many(
+        self,
+        table_name: str,
+        columns: Sequence[str],
+        rows: Iterable[Sequence[Any]],
+        *,
+        batch: tuple[str, str] | None = None,
+        encoder: RowEncoder | None = None,
+    ) -> int:
+        """Insert many rows in one transaction with binary COPY; return how many.
+
+        ``columns`` usually starts with ``time``; values are Python numbers, booleans,
+        strings, datetimes (naive ones are local time), Unix times for time columns, or None.
+
+        Parameters
+        ----------
+        table_name : str
+            The table.
+        columns : sequence of str
+            The columns the rows give values for.
+        rows : iterable of sequences
+            The rows.
+        batch : tuple of str, optional
+            ``(bookkeeping table, batch id)``: record the id in the same transaction and
+            skip the rows (returning 0) if that id was already recorded.
+        encoder : RowEncoder, optional
+            An encoder for the types of ``columns`` (saves asking the server for them).
+
+        Raises
+        ------
+        psycopg2.IntegrityError
+            The table or a column does not exist.
+        ValueError, TypeError
+            A row of the wrong length or a value of the wrong kind (nothing is written).
+        """
+        if encoder is None:
+            encoder = RowEncoder(self.column_types(table_name, columns))
+        stream = CopyStream(encoder, rows)
+        query = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT binary)").format(
+            ident(table_name, "table name"), _column_list(columns)
+        )
+        with self.transaction(f"insert_many({table_name!r})") as cursor:
+            if batch is not None and not batches.claim(cursor, batch[0], batch[1], table_name):
+                log.info("Batch %s is already in %r: not written twice", batch[1], table_name)
+                return 0
+            try:
+                cursor.copy_expert(query, stream, size=1 << 20)
+            except psycopg2.Error:
+                if stream.error is not None:  # a bad row, not the server: say which
+                    raise stream.error from None
+                raise
+            if batch is not None:
+                batches.set_count(cursor, batch[0], batch[1], stream.rows)
+        return stream.rows
+
+    def update_measurement(
+        self,
+        table_name: str,
+        measurement_id: int,
+        columns: Sequence[str] | None = None,
+        values: Sequence[Any] | None = None,
+        pairs: Sequence[Sequence[Any]] | None = None,
+    ) -> None:
+        """Set columns of the row whose ``id`` is ``measurement_id`` (0.5).
+
+        Give either ``columns`` and ``values``, or ``pairs`` of ``(column, value)``.
+        Names are quoted identifiers and values parameters, so any text is stored as given.
+
+        Raises
+        ------
+        psycopg2.DataError
+            No data, or ``columns`` and ``values`` differ in length.
+        psycopg2.DatabaseError
+            Not connected.
+        psycopg2.IntegrityError
+            The table does not exist.
+        ValueError
+            An impossible column name.
+        """
+        if pairs is None:
+            if values is None or columns is None:
+                raise psycopg2.DataError("Empty data")
+            if len(values) != len(columns):
+                raise psycopg2.DataError("Data and column lists have different sizes")
+            pairs = list(zip(columns, values, strict=True))
+        if len(pairs) == 0:
+            raise psycopg2.DataError("Empty data")
+        self.require_connection()
+        self._require_table(table_name)
+        assignments = sql.SQL(", ").join(
+            sql.SQL("{} = %s").format(ident(pair[0], "column name")) for pair in pairs
+        )
+        query = sql.SQL("UPDATE {} SET {} WHERE id = %s").format(
+            ident(table_name, "table name"), assignments
+        )
+        log.info("Modifying measurement entry %s in table <%s>", measurement_id, table_name)
+        with self.transaction(f"update_measurement({table_name!r})") as cursor:
+            cursor.execute(query, [pair[1] for pair in pairs] + [measurement_id])

@@ -1,0 +1,303 @@
+"""Reading back: latest rows, time ranges, time-bucketed averages and selections."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import psycopg2
+from psycopg2 import sql
+
+from lab_utils.database.identifiers import ident
+from lab_utils.database.timescale import Timescale, checked_interval
+
+log = logging.getLogger("lab_utils.database.database")
+
+OPERATORS = ("=", "!=", "<>", "<", "<=", ">", ">=")
+"""Comparisons :meth:`ReadBack.select_entries` accepts in ``(column, operator, value)``."""
+
+Condition = tuple[str, str, Any]
+"""One condition of :meth:`ReadBack.select_entries`: ``(column, operator, value)``."""
+
+
+def _as_result(
+    names: list[str], rows: list[tuple[Any, ...]], as_frame: bool
+) -> list[dict[str, Any]] | Any:
+    if not as_frame:
+        return [dict(zip(names, row, strict=True)) for row in rows]
+    try:
+        pandas = importlib.import_module("pandas")  # optional: only when asked for
+    except ImportError:
+        raise ImportError(
+            "as_frame=True needs pandas, which is not installed: pip install pandas,"
+            " or take the rows as dictionaries (as_frame=False)"
+        ) from None
+    return pandas.DataFrame(data=rows, columns=names)
+
+
+def _where(
+    conditions: Mapping[str, Any] | Sequence[Condition] | None,
+) -> tuple[sql.Composable, list[Any]]:
+    if not conditions:
+        return sql.SQL(""), []
+    triples: list[Condition] = (
+        [(c, "=", v) for c, v in conditions.items()]
+        if isinstance(conditions, Mapping)
+        else [tuple(c) for c in conditions]
+    )
+    parts: list[sql.Composable] = []
+    values: list[Any] = []
+    for triple in triples:
+        if len(triple) != 3:
+            raise ValueError(f"condition {triple!r} is not (column, operator, value)")
+        column, operator, value = triple
+        if operator not in OPERATORS:
+            raise ValueError(f"operator {operator!r} is not one of {', '.join(OPERATORS)}")
+        name = ident(column, "column name")
+        if value is None and operator in ("=", "!=", "<>"):
+            test = "IS NULL" if operator == "=" else "IS NOT NULL"
+            parts.append(sql.SQL("{} " + test).format(name))
+        else:
+            parts.append(sql.SQL("{} " + operator + " %s").format(name))
+            values.append(value)
+    return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(parts), values
+
+
+class ReadBack(Timescale):
+    """Queries returning rows."""
+
+    def fetch_latest_value(
+        self, table_name: str, column_name: Sequence[str] | None = None
+    ) -> tuple[Any, ...] | None:
+        """Return the most recent row: ``(time, value, ...)``, or None when the table is empty.
+
+        Parameters
+        ----------
+        table_name : str
+            The table.
+        column_name : list of str, optional
+            The columns to return after ``time`` (all columns by default), as in 0.5.
+        """
+        rows = self.fetch_latest(table_name, column_name, limit=1)
+        return tuple(rows[0]) if rows else None
+
+    def fetch_latest(
+        self, table_name: str, columns: Sequence[str] | None = None, limit: int = 10
+    ) -> list[tuple[Any, ...]]:
+        """Return the ``limit`` most recent rows (newest first), ``time`` plus ``columns``."""
+        query = sql.SQL("SELECT {} FROM {} ORDER BY time DESC LIMIT %s").format(
+            self._select_list(columns), ident(table_name, "table name")
+        )
+        with self.transaction(f"fetch_latest({table_name!r})") as cursor:
+            cursor.execute(query, (int(limit),))
+            return list(cursor.fetchall())
+
+    def fetch_range(
+        self, table_name: str, start: Any, end: Any, columns: Sequence[str] | None = None
+    ) -> list[tuple[Any, ...]]:
+        """Return rows with ``start <= time < end``, oldest first."""
+        query = sql.SQL("SELECT {} FROM {} WHERE time >= %s AND time < %s ORDER BY time").format(
+            self._select_list(columns), ident(table_name, "table name")
+        )
+        with self.transaction(f"fetch_range({table_name!r})") as cursor:
+            cursor.execute(query, (start, end))
+            return list(cursor.fetchall())
+
+    def fetch_averages(
+        self,
+        table_name: str,
+        columns: Sequence[str],
+        bucket: str = "1 minute",
+        start: Any = None,
+        end: Any = None,
+    ) -> list[tuple[Any, ...]]:
+        """Return time-bucketed averages of ``columns``: ``(bucket start, avg, ...)`` rows.
+
+        ``bucket`` is an interval such as ``'10 seconds'`` or ``'1 hour'``; TimescaleDB's
+        ``time_bucket`` where installed (either edition), ``date_bin`` otherwise.
+        """
+        checked_interval(bucket, "bucket")
+        function = (
+            sql.SQL("time_bucket(%s::interval, time)")
+            if self.timescale_version()
+            else sql.SQL("date_bin(%s::interval, time, TIMESTAMPTZ '2000-01-01')")
+        )
+        averages = sql.SQL(", ").join(
+            sql.SQL("avg({})").format(ident(c, "column name")) for c in columns
+        )
+        where = sql.SQL(
+            "WHERE time >= coalesce(%s::timestamptz, '-infinity')"
+            " AND time < coalesce(%s::timestamptz, 'infinity')"
+        )
+        query = sql.SQL("SELECT {} AS bucket, {} FROM {} {} GROUP BY 1 ORDER BY 1").format(
+            function, averages, ident(table_name, "table name"), where
+        )
+        with self.transaction(f"fetch_averages({table_name!r})") as cursor:
+            cursor.execute(query, (bucket, start, end))
+            return list(cursor.fetchall())
+
+    @staticmethod
+    def _select_list(columns: Sequence[str] | None) -> sql.Composable:
+        if columns is None:
+            return sql.SQL("*")
+        return sql.SQL(", ").join(
+            [sql.Identifier("time"), *(ident(c, "column name") for c in columns if c != "time")]
+        )
+
+    def check_empty_table(self, table_name: str) -> bool:
+        """Return True when ``table_name`` holds no row (0.5).
+
+        Raises
+        ------
+        psycopg2.DatabaseError
+            Not connected.
+        psycopg2.IntegrityError
+            The table does not exist.
+        """
+        self.require_connection()
+        self._require_table(table_name)
+        query = sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(ident(table_name, "table name"))
+        with self.transaction(f"check_empty_table({table_name!r})") as cursor:
+            cursor.execute(query)
+            return not cursor.fetchone()[0]  # type: ignore[index]
+
+    def fetch_next_serial_id(self, table_name: str) -> int:
+        """Return the next free ``id`` of a table with a serial ``id`` column (0.5).
+
+        1 when the table is empty, else the last value of the ``id`` sequence plus one.
+
+        Raises
+        ------
+        psycopg2.DatabaseError
+            Not connected.
+        psycopg2.IntegrityError
+            The table does not exist, or its ``id`` column has no sequence.
+        """
+        self.require_connection()
+        if self.check_empty_table(table_name):
+            return 1
+        if not self.check_column(table_name, "id"):
+            raise psycopg2.IntegrityError(f"table {table_name!r} has no serial 'id' column")
+        with self.transaction(f"fetch_next_serial_id({table_name!r})") as cursor:
+            cursor.execute(
+                "SELECT pg_get_serial_sequence(%s, 'id')",
+                (sql.Identifier(table_name).as_string(cursor),),
+            )
+            sequence = cursor.fetchone()[0]  # type: ignore[index]
+            if sequence is None:
+                raise psycopg2.IntegrityError(
+                    f"table {table_name!r} has no serial 'id' column (no sequence)"
+                )
+            # pg_get_serial_sequence returns the sequence name already quoted.
+            cursor.execute(sql.SQL("SELECT last_value FROM {}").format(sql.SQL(sequence)))
+            return int(cursor.fetchone()[0]) + 1  # type: ignore[index]
+
+    def retrieve_entries(
+        self, table_name: str, conditions: str | Sequence[str], *, as_frame: bool = False
+    ) -> list[dict[str, Any]] | Any:
+        """Return the rows of ``table_name`` meeting raw SQL ``conditions`` (0.5).
+
+        **For trusted code only**: ``conditions`` are SQL text joined with ``AND`` and sent
+        as written, exactly as 0.5 did. Never pass text from users, files or the network;
+        use :meth:`select_entries`, which takes values as parameters, instead.
+
+        Parameters
+        ----------
+        table_name : str
+            The table (quoted: any name is safe).
+        conditions : str or list of str
+            SQL conditions such as ``"id = 3"``.
+        as_frame : bool, optional
+            Return a pandas DataFrame, as 0.5 did (needs pandas installed).
+
+        Returns
+        -------
+        list of dict or pandas.DataFrame
+            One ``{column: value}`` dictionary per row, or the DataFrame.
+
+        Raises
+        ------
+        psycopg2.DatabaseError
+            Not connected.
+        psycopg2.IntegrityError
+            The table does not exist.
+        psycopg2.Error
+            The conditions are not valid SQL for this table.
+        """
+        texts = [conditions] if isinstance(conditions, str) else list(conditions)
+        if not texts:
+            raise ValueError("no conditions: use select_entries() to read every row")
+        where = sql.SQL(" AND ").join(sql.SQL("({})").format(sql.SQL(text)) for text in texts)
+        query = sql.SQL("SELECT * FROM {} WHERE {}").format(ident(table_name, "table name"), where)
+        return self._entries("retrieve_entries", table_name, query, [], as_frame)
+
+    def _entries(
+        self, what: str, table_name: str, query: sql.Composable, values: list[Any], as_frame: bool
+    ) -> list[dict[str, Any]] | Any:
+        self.require_connection()
+        self._require_table(table_name)
+        with self.transaction(f"{what}({table_name!r})") as cursor:
+            cursor.execute(query, values)
+            names = [d[0] for d in cursor.description or ()]
+            rows = list(cursor.fetchall())
+        return _as_result(names, rows, as_frame)
+
+    def select_entries(
+        self,
+        table_name: str,
+        where: Mapping[str, Any] | Sequence[Condition] | None = None,
+        columns: Sequence[str] | None = None,
+        *,
+        order_by: str | None = None,
+        limit: int | None = None,
+        as_frame: bool = False,
+    ) -> list[dict[str, Any]] | Any:
+        """Return the rows of ``table_name`` meeting ``where``; names quoted, values parameters.
+
+        The safe form of :meth:`retrieve_entries`.
+
+        Parameters
+        ----------
+        table_name : str
+            The table.
+        where : mapping or sequence of (column, operator, value), optional
+            ``{"id": 3}`` for equality, or triples such as ``("time", ">=", start)`` with an
+            operator from :data:`OPERATORS`; all must hold. ``None`` values with ``=`` or
+            ``!=`` test for NULL.
+        columns : sequence of str, optional
+            The columns to return (all by default).
+        order_by : str, optional
+            A column to sort by (ascending).
+        limit : int, optional
+            At most this many rows.
+        as_frame : bool, optional
+            Return a pandas DataFrame (needs pandas installed).
+
+        Returns
+        -------
+        list of dict or pandas.DataFrame
+            One ``{column: value}`` dictionary per row, or the DataFrame.
+
+        Raises
+        ------
+        ValueError
+            An impossible name, an unknown operator or a malformed condition.
+        psycopg2.IntegrityError
+            The table does not exist.
+        """
+        table = ident(table_name, "table name")
+        selected = (
+            sql.SQL("*")
+            if columns is None
+            else sql.SQL(", ").join(ident(c, "column name") for c in columns)
+        )
+        condition, values = _where(where)
+        query = sql.SQL("SELECT {} FROM {}{}").format(selected, table, condition)
+        if order_by is not None:
+            query += sql.SQL(" ORDER BY {}").format(ident(order_by, "column name"))
+        if limit is not None:
+            query += sql.SQL(" LIMIT %s")
+            values.append(int(limit))
+        return self._entries("select_entries", table_name, query, values, as_frame)

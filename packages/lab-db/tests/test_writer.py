@@ -1,0 +1,303 @@
+"""The buffered writer never loses a row silently: bad rows, dead threads, unreachable servers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import shutil
+import socket
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import pytest
+
+from lab_utils.database import BufferedWriter, Constraint, Database, DataType, EmbeddedPostgres
+
+START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+COLUMNS = ["time", "v"]
+
+
+def _rows(count: int, offset: int = 0) -> list[list[Any]]:
+    return [[START + dt.timedelta(seconds=offset + n), float(n)] for n in range(count)]
+
+
+def _table(db: Database, name: str = "gauge") -> None:
+    db.create_timescale_db(name)
+    db.new_column(name, "v", DataType.double, [Constraint.positive])
+
+
+def _count(raw: Any, table: str = "gauge") -> int:
+    with raw.cursor() as cursor:
+        cursor.execute(f'SELECT count(*) FROM "{table}"')
+        return int(cursor.fetchone()[0])
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def _rejected(spool: Path) -> list[dict[str, Any]]:
+    files = sorted((spool / "rejected").glob("*.jsonl"))
+    return [json.loads(line) for path in files for line in path.read_text().splitlines()]
+
+
+def _records(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno == level]
+
+
+def test_a_check_violation_among_1000_good_rows_is_rejected_alone(
+    db: Database, raw: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _table(db)
+    spool = tmp_path / "spool"
+    writer = BufferedWriter(db, "gauge", COLUMNS, batch_size=5000, spool_dir=spool)
+    rows = _rows(1000)
+    bad = [START - dt.timedelta(days=1), -1.0]  # a valid double the CHECK refuses
+    writer.add_many([*rows[:500], bad, *rows[500:]])
+    assert writer.flush(timeout=60)
+    assert (_count(raw), writer.rows_written, writer.rows_rejected) == (1000, 1000, 1)
+    (kept,) = _rejected(spool)
+    assert kept["table"] == "gauge" and kept["row"][1] == -1.0
+    assert "check constraint" in kept["reason"]
+    errors = _records(caplog, logging.ERROR)
+    assert len(errors) == 1
+    assert "1 row(s) of 'gauge' rejected" in errors[0] and str(spool / "rejected") in errors[0]
+    writer.add_many(_rows(10, offset=5000))  # still writing afterwards
+    writer.close()
+    assert _count(raw) == 1010
+    assert writer.stats().rows_rejected == 1
+
+
+def test_a_wrong_type_is_refused_by_add_once_the_types_are_known(
+    db: Database, raw: Any, tmp_path: Path
+) -> None:
+    _table(db)
+    writer = BufferedWriter(db, "gauge", COLUMNS, spool_dir=tmp_path / "spool")
+    rows = _rows(1000)
+    writer.add_many(rows[:500])
+    with pytest.raises(ValueError, match="n/a"):
+        writer.add([START, "n/a"])
+    with pytest.raises(TypeError, match="not a time"):
+        writer.add(["yesterday", 1.0])
+    writer.add_many(rows[500:])
+    writer.close()
+    assert (_count(raw), writer.rows_rejected) == (1000, 0)
+
+
+def test_a_wrong_type_the_writer_could_not_check_is_isolated_and_rejected(
+    db: Database, raw: Any, tmp_path: Path
+) -> None:
+    _table(db)
+    spool = tmp_path / "spool"
+    # Not connected: the writer learns the column types only when its thread connects.
+    writer = BufferedWriter(
+        db.clone(connect=False), "gauge", COLUMNS, flush_interval=60, spool_dir=spool
+    )
+    rows = _rows(1000)
+    writer.add_many([*rows[:500], [START, "n/a"], *rows[500:]])
+    assert writer.flush(timeout=60)
+    assert (_count(raw), writer.rows_rejected) == (1000, 1)
+    (kept,) = _rejected(spool)
+    assert kept["row"][1] == "n/a" and "ValueError" in kept["reason"]
+    with pytest.raises(ValueError):  # now the writer knows the types
+        writer.add([START, "n/a"])
+    writer.add_many(_rows(5, offset=5000))
+    writer.close()
+    assert _count(raw) == 1005
+
+
+class _BrokenZone(dt.tzinfo):
+    """A time zone whose offset lookup fails: an error nobody plans for."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def utcoffset(self, when: dt.datetime | None) -> dt.timedelta:
+        raise self.error
+
+    def dst(self, when: dt.datetime | None) -> dt.timedelta:
+        return dt.timedelta(0)
+
+    def __repr__(self) -> str:
+        return f"_BrokenZone({self.error!r})"
+
+
+def test_an_unexpected_exception_in_the_thread_is_logged_and_the_writer_carries_on(
+    db: Database, raw: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _table(db)
+    spool = tmp_path / "spool"
+    writer = BufferedWriter(
+        db.clone(connect=False), "gauge", COLUMNS, flush_interval=60, spool_dir=spool
+    )
+    broken = dt.datetime(2026, 1, 1, tzinfo=_BrokenZone(RuntimeError("zone database gone")))
+    rows = _rows(1000)
+    writer.add_many([*rows[:300], [broken, 1.0], *rows[300:]])
+    assert writer.flush(timeout=60)
+    assert (_count(raw), writer.rows_rejected) == (1000, 1)
+    tracebacks = [r for r in caplog.records if r.exc_info and r.levelno >= logging.ERROR]
+    assert tracebacks and isinstance(tracebacks[0].exc_info[1], RuntimeError)  # type: ignore[index]
+    (kept,) = _rejected(spool)
+    assert "RuntimeError: zone database gone" in kept["reason"]
+    writer.add_many(_rows(5, offset=5000))
+    writer.close()
+    assert _count(raw) == 1005 and writer.stats().rows_rejected == 1
+
+
+def test_a_dead_writer_thread_makes_add_flush_and_close_raise(
+    db: Database, raw: Any, tmp_path: Path
+) -> None:
+    _table(db)
+    spool = tmp_path / "spool"
+    writer = BufferedWriter(
+        db.clone(connect=False), "gauge", COLUMNS, flush_interval=0.05, spool_dir=spool
+    )
+    # SystemExit is not an Exception: nothing in the thread may swallow it.
+    writer.add([dt.datetime(2026, 1, 1, tzinfo=_BrokenZone(SystemExit(3))), 1.0])
+    _wait_for(lambda: not writer.stats().alive)
+    with pytest.raises(RuntimeError, match="has stopped"):
+        writer.add(_rows(1)[0])
+    with pytest.raises(RuntimeError, match="has stopped"):
+        writer.flush()
+    with pytest.raises(RuntimeError, match="had stopped"):
+        writer.close()
+    assert writer.rows_lost == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def stopped_server() -> Iterator[EmbeddedPostgres]:
+    """A server of the test's own with a table ``gauge``, stopped: down from the start."""
+    root = Path(tempfile.mkdtemp(prefix="lab-db-down-"))
+    root.chmod(0o755)  # run as root, the server runs as another user that must get in
+    server = EmbeddedPostgres(root / "pg", port=_free_port())
+    server.start()
+    db = server.database("daq")
+    _table(db)
+    db.close()
+    server.stop()
+    yield server
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_server_down_from_the_start_is_one_story_and_the_rows_arrive_later(
+    stopped_server: EmbeddedPostgres, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = stopped_server
+    target = Database(host=server.host, port=server.port, database="daq", user=server.user)
+    writer = BufferedWriter(
+        target, "gauge", COLUMNS, batch_size=100, flush_interval=0.05,
+        spool_dir=tmp_path / "spool", max_backoff=0.2, reminder_interval=0.5,
+    )  # fmt: skip
+    writer.add_many(_rows(300))
+    _wait_for(lambda: writer.rows_spooled == 300)
+    _wait_for(
+        lambda: any("300 rows spooled so far" in m for m in _records(caplog, logging.WARNING))
+    )
+    state = writer.stats()
+    assert state.spooling and not state.connected and state.backlog_batches == 3
+    warnings = _records(caplog, logging.WARNING)
+    assert "unavailable" in warnings[0] and "Connection refused" in warnings[0]
+    assert "still unavailable" in warnings[-1]
+    server.start()
+    assert writer.flush(timeout=120)
+    writer.close()
+    check = server.database("daq")
+    assert len(check.fetch_range("gauge", START, START + dt.timedelta(1))) == 300
+    check.close()
+    warnings = _records(caplog, logging.WARNING)
+    assert sum("unavailable (" in m for m in warnings) == 1  # one start, then reminders
+    assert "is back after" in warnings[-1] and "300 spooled rows replayed" in warnings[-1]
+    assert _records(caplog, logging.ERROR) == []  # no second alarm for the same event
+    assert writer.stats().reconnects == 1 and writer.rows_replayed == 300
+
+
+def _first_warning(target: Database, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> str:
+    """Write one row to an unreachable ``target``; return the one WARNING it gives."""
+    writer = BufferedWriter(
+        target, "gauge", COLUMNS, flush_interval=0.05, spool_dir=tmp_path / "spool"
+    )
+    writer.add(_rows(1)[0])
+    _wait_for(lambda: writer.rows_spooled == 1)
+    writer.close(timeout=5)
+    (warning, closing) = _records(caplog, logging.WARNING)
+    assert "still in the spool" in closing
+    return warning
+
+
+def test_an_unknown_host_is_reported_with_libpq_reason(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    nowhere = Database(host="no-such-host.invalid", port=5432, database="x", user="y")
+    assert "could not translate host name" in _first_warning(nowhere, tmp_path, caplog)
+
+
+def test_a_wrong_password_is_reported_with_libpq_reason(
+    server: EmbeddedPostgres, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    admin = psycopg2.connect(server.dsn)
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = 'reader'")
+        if cursor.fetchone() is None:
+            cursor.execute("CREATE ROLE reader LOGIN PASSWORD 'right'")
+            hba = server.data_dir / "pg_hba.conf"
+            hba.write_text("host all reader 127.0.0.1/32 scram-sha-256\n" + hba.read_text())
+            cursor.execute("SELECT pg_reload_conf()")
+    admin.close()
+
+    def refused() -> bool:  # the reload is asynchronous: wait until it is in force
+        try:
+            psycopg2.connect(f"{server.dsn} user=reader password=wrong").close()
+        except psycopg2.OperationalError:
+            return True
+        return False
+
+    _wait_for(refused)
+    passfile = tmp_path / "pgpass"
+    passfile.write_text(f"{server.host}:{server.port}:*:reader:wrong\n")
+    passfile.chmod(0o600)
+    target = Database(host=server.host, port=server.port, database="postgres", user="reader",
+                      passfile=str(passfile))  # fmt: skip
+    warning = _first_warning(target, tmp_path, caplog)
+    assert 'password authentication failed for user "reader"' in warning
+
+
+def test_old_batch_ids_are_pruned(db: Database, raw: Any, tmp_path: Path) -> None:
+    _table(db)
+    with raw.cursor() as cursor:
+        cursor.execute(
+            "CREATE TABLE lab_utils_batches (batch_id uuid PRIMARY KEY, table_name text NOT NULL,"
+            " row_count integer NOT NULL, written_at timestamptz NOT NULL DEFAULT now())"
+        )
+        cursor.execute(
+            "INSERT INTO lab_utils_batches VALUES"
+            " (gen_random_uuid(), 'gauge', 1, now() - interval '30 days'),"
+            " (gen_random_uuid(), 'gauge', 1, now() - interval '1 day')"
+        )
+    writer = BufferedWriter(
+        db, "gauge", COLUMNS, spool_dir=tmp_path / "spool", keep_batch_ids=dt.timedelta(days=7)
+    )
+    writer.add_many(_rows(10))
+    writer.close()
+    with raw.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM lab_utils_batches WHERE written_at < now() - interval '7 days'"
+        )
+        assert cursor.fetchone() == (0,)
+        cursor.execute("SELECT count(*) FROM lab_utils_batches")
+        assert cursor.fetchone() == (2,)  # the recent one and the new batch
