@@ -79,7 +79,9 @@ def test_cli_prints_coloured_records_and_forwards_to_file(tmp_path: Path, ini: A
         f"[FileLogger]\nactive = 1\nlog_path = {tmp_path / 'central'}\nlog_basename = alarms\n"
         "log_extension = .jsonl\nlog_level = WARNING\n"
     )
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # A pipe is no terminal: colour here because the user forces it.
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "FORCE_COLOR": "1"}
+    env.pop("NO_COLOR", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "lab_utils.custom_logging", "listen", "--port", "0",
          "--config", config],
@@ -122,5 +124,6 @@ def test_cli_reports_a_busy_port() -> None:
             [sys.executable, "-m", "lab_utils.custom_logging", "listen", "--port", str(port)],
             capture_output=True, text=True, timeout=30, check=False,
         )  # fmt: skip
-    assert result.returncode == 1
-    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: cannot listen on 127.0.0.1:{port}: ")
+    assert len(result.stderr.splitlines()) == 1
