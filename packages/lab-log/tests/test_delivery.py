@@ -106,3 +106,20 @@ def test_importing_the_package_does_not_import_json() -> None:
     code = "import sys, lab_utils.custom_logging; print('json' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_stack_is_shown_once() -> None:
+    local = _Collect()
+    local.setFormatter(logging.Formatter("%(message)s"))
+    dispatcher = Dispatcher(local=[local])
+    dispatcher.start()
+    logger = logging.getLogger("stack-test")
+    logger.propagate = False
+    logger.addHandler(dispatcher)
+    try:
+        logger.warning("where am I", stack_info=True)
+    finally:
+        logger.removeHandler(dispatcher)
+        dispatcher.close()
+    (record,) = local.records
+    assert local.format(record).count("Stack (most recent call last)") == 1

@@ -247,7 +247,29 @@ class Courier(logging.handlers.QueueListener):
             pass
 
 
-class QueuedDelivery(logging.handlers.QueueHandler):
+class _FreezingQueueHandler(logging.handlers.QueueHandler):
+    """The standard queue handler, with the stack text cleared as Python 3.12+ does."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        """Return a frozen copy of ``record``: message, arguments and traceback merged.
+
+        Parameters
+        ----------
+        record : logging.LogRecord
+            The caller's record, left unchanged.
+
+        Returns
+        -------
+        logging.LogRecord
+            The copy every sink receives.
+        """
+        prepared: logging.LogRecord = super().prepare(record)
+        # Already in the message; 3.10 and 3.11 leave it set, and sinks would print it twice.
+        prepared.stack_info = None
+        return prepared
+
+
+class QueuedDelivery(_FreezingQueueHandler):
     """Base of the network handlers: ``emit`` returns at once, a worker thread delivers.
 
     ``prepare`` is the standard library's: it freezes the message text (traceback
@@ -325,7 +347,7 @@ class QueuedDelivery(logging.handlers.QueueHandler):
         super().close()
 
 
-class Dispatcher(logging.handlers.QueueHandler):
+class Dispatcher(_FreezingQueueHandler):
     """The root handler of ``configure_logging``: one prepared record for every sink.
 
     Local sinks (console, file) are served by a standard :class:`QueueListener` thread
@@ -369,11 +391,15 @@ class Dispatcher(logging.handlers.QueueHandler):
             The record to send.
         """
         try:
+            local = self._local_level is not None and record.levelno >= self._local_level
+            sinks = [sink for sink in self.queued if record.levelno >= sink.level]
+            if not (local or sinks):
+                return  # no sink wants it: not even the copy is made
             prepared = self.prepare(record)
-            if self._local_level is not None and prepared.levelno >= self._local_level:
+            if local:
                 self.enqueue(prepared)
-            for sink in self.queued:
-                if prepared.levelno >= sink.level and sink.filter(prepared):
+            for sink in sinks:
+                if sink.filter(prepared):
                     sink.enqueue(prepared)
         except Exception:
             self.handleError(record)

@@ -70,7 +70,7 @@ class IniFile(configparser.ConfigParser):
     @property
     def where(self) -> str:
         """How messages name this file."""
-        return self.path if self.path is not None else "the default configuration"
+        return self.path if self.path is not None else "the logging configuration"
 
     def section(self, name: str) -> Section:
         """Return the strict reader of section ``name`` (which may be absent)."""
