@@ -279,3 +279,23 @@ def test_app_name_follows_configure_logging() -> None:
     configure_logging(None, logger_name="second")
     assert custom_logging.APP_NAME == "second"
     assert getLogger().name == "second"
+
+
+def test_a_typo_is_said_on_stderr_when_no_sink_shows_warnings(
+    ini: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = ini("[ConsoleLogger]\nactive = 0\n[Filelogger]\nactive = 1\n")
+    configure_logging(path)
+    err = capsys.readouterr().err
+    assert err.count("unknown section [Filelogger]") == 1
+    assert "did you mean [FileLogger]?" in err
+
+
+def test_a_typo_shown_by_the_console_is_not_repeated_on_stderr(
+    ini: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging(ini("[ConsoleLogger]\nlog_levl = INFO\n"))
+    shutdown_logging()
+    captured = capsys.readouterr()
+    assert captured.out.count("unknown option 'log_levl'") == 1
+    assert "log_levl" not in captured.err

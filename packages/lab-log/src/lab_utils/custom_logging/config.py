@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import configparser
 import logging
+import sys
 from collections.abc import Callable
 
 from lab_utils.custom_logging import logger as _logger
@@ -342,6 +343,11 @@ def configure_logging(
         app.setLevel(app_level)
     for text in warnings:
         log.warning(text)
+    if warnings and not any(h.level <= logging.WARNING for h in dispatcher.local):
+        # No console or file shows warnings: a typo must not vanish, say it on stderr.
+        for text in warnings:
+            sys.stderr.write(f"lab_utils.custom_logging: {text}\n")
+        sys.stderr.flush()
     log.info("Logging system set up and running")
     log.debug("Active handlers: %s", ", ".join(type(h).__name__ for h in handlers) or "none")
     return app
