@@ -41,8 +41,8 @@ def _ours(folder: Path, count: int, extra: str = "") -> float:
     ini = folder / "logging.ini"
     ini.write_text(
         "[ConsoleLogger]\nactive = 0\n"
-        f"[FileLogger]\nactive = 1\nlog_path = {folder}\nlog_basename = ours\nlog_level = INFO\n"
-        + extra
+        f"[FileLogger]\nactive = 1\nlog_path = {folder}\nlog_basename = ours\n"
+        "log_extension = .log\nlog_level = INFO\n" + extra
     )
     logger = configure_logging(str(ini), logger_name="bench")
     try:

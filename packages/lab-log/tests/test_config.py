@@ -14,6 +14,7 @@ from lab_utils.custom_logging import (
     SUCCESS,
     ConfigError,
     LevelError,
+    OptionValueError,
     configure_logging,
     getLogger,
     parse_level,
@@ -174,3 +175,127 @@ def test_broken_mail_section_disables_only_mail(
 )  # fmt: skip
 def test_string_to_bool(text: str, expected: bool) -> None:
     assert string_to_bool(text) is expected
+
+
+def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+
+def test_unknown_section_is_reported_once_with_the_closest_name(
+    ini: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = ini(f"[Filelogger]\nactive = 1\nlog_path = {tmp_path}\nlog_basename = x\n")
+    with caplog.at_level(logging.WARNING):
+        configure_logging(path)
+    (text,) = [t for t in _warnings(caplog) if "unknown" in t]
+    assert text == f"unknown section [Filelogger] in {path}; did you mean [FileLogger]?"
+
+
+def test_unknown_option_is_reported_once_with_the_closest_name(
+    ini: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = ini("[ConsoleLogger]\nlog_levl = DEBUG\n")
+    with caplog.at_level(logging.WARNING):
+        configure_logging(path)
+    (text,) = [t for t in _warnings(caplog) if "unknown" in t]
+    assert text == (
+        f"unknown option 'log_levl' in [ConsoleLogger] of {path}; did you mean 'log_level'?"
+    )
+
+
+def test_known_names_give_no_warning(
+    ini: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        configure_logging(ini(OLD_STYLE.format(path=tmp_path / "logs")))
+    assert _warnings(caplog) == []
+
+
+@pytest.mark.parametrize("value", ["ture", "enabled", "2"])
+def test_a_flag_that_does_not_parse_fails_the_setup(ini: Any, value: str) -> None:
+    path = ini(f"[ConsoleLogger]\nactive = {value}\n")
+    with pytest.raises(OptionValueError, match=rf"\[ConsoleLogger\] active = '{value}'") as info:
+        configure_logging(path)
+    assert path in str(info.value)
+    assert isinstance(info.value, configparser.Error)
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [*((v, True) for v in ("true", "1", "t", "y", "yes", "on", "TRUE", "Yes")),
+     *((v, False) for v in ("false", "0", "f", "n", "no", "off", "OFF"))],
+)  # fmt: skip
+def test_every_flag_0_4_files_use_still_parses(
+    ini: Any, value: str, shown: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging(ini(f"[ConsoleLogger]\nactive = {value}\n"))
+    getLogger().info("shown?")
+    shutdown_logging()
+    assert ("shown?" in capsys.readouterr().out) is shown
+
+
+@pytest.mark.parametrize(
+    ("section", "option", "value"),
+    [("AlarmLogger", "timeout", "soon"), ("MailHandler", "rate_limit", "many"),
+     ("SlackLogger", "rate_period", "-1"), ("MailHandler", "security", "tls")],
+)  # fmt: skip
+def test_a_number_or_choice_that_does_not_parse_fails_the_setup(
+    ini: Any, section: str, option: str, value: str
+) -> None:
+    path = ini(f"[{section}]\nactive = 1\nlog_level = WARNING\nport = 9020\n{option} = {value}\n")
+    with pytest.raises(OptionValueError, match=rf"\[{section}\] {option} = '{value}'"):
+        configure_logging(path)
+
+
+@pytest.mark.parametrize("missing", ["port", "log_level"])
+def test_active_alarm_section_without_a_required_option_raises(ini: Any, missing: str) -> None:
+    options = {"active": "1", "port": "9020", "log_level": "WARNING"}
+    del options[missing]
+    path = ini("[AlarmLogger]\n" + "".join(f"{k} = {v}\n" for k, v in options.items()))
+    with pytest.raises(configparser.NoOptionError) as info:
+        configure_logging(path)
+    assert (info.value.section, info.value.option) == ("AlarmLogger", missing)
+    assert path in str(info.value)
+
+
+def test_file_section_without_a_required_option_is_disabled_naming_it(
+    ini: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = ini(
+        f"[FileLogger]\nactive = 1\nlog_path = {tmp_path}\nlog_basename = x\nlog_level = INFO\n"
+    )
+    with caplog.at_level(logging.WARNING):
+        configure_logging(path)
+    (text,) = [t for t in _warnings(caplog) if "disabled" in t]
+    assert "NoOptionError" in text and "'log_extension'" in text and "'FileLogger'" in text
+    assert list(tmp_path.glob("x_*")) == []
+
+
+def test_app_name_follows_configure_logging() -> None:
+    import lab_utils.custom_logging as custom_logging
+
+    configure_logging(None, logger_name="first")
+    assert custom_logging.APP_NAME == "first"
+    configure_logging(None, logger_name="second")
+    assert custom_logging.APP_NAME == "second"
+    assert getLogger().name == "second"
+
+
+def test_a_typo_is_said_on_stderr_when_no_sink_shows_warnings(
+    ini: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = ini("[ConsoleLogger]\nactive = 0\n[Filelogger]\nactive = 1\n")
+    configure_logging(path)
+    err = capsys.readouterr().err
+    assert err.count("unknown section [Filelogger]") == 1
+    assert "did you mean [FileLogger]?" in err
+
+
+def test_a_typo_shown_by_the_console_is_not_repeated_on_stderr(
+    ini: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging(ini("[ConsoleLogger]\nlog_levl = INFO\n"))
+    shutdown_logging()
+    captured = capsys.readouterr()
+    assert captured.out.count("unknown option 'log_levl'") == 1
+    assert "log_levl" not in captured.err

@@ -79,7 +79,9 @@ def test_cli_prints_coloured_records_and_forwards_to_file(tmp_path: Path, ini: A
         f"[FileLogger]\nactive = 1\nlog_path = {tmp_path / 'central'}\nlog_basename = alarms\n"
         "log_extension = .jsonl\nlog_level = WARNING\n"
     )
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # A pipe is no terminal: colour here because the user forces it.
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "FORCE_COLOR": "1"}
+    env.pop("NO_COLOR", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "lab_utils.custom_logging", "listen", "--port", "0",
          "--config", config],
@@ -122,5 +124,96 @@ def test_cli_reports_a_busy_port() -> None:
             [sys.executable, "-m", "lab_utils.custom_logging", "listen", "--port", str(port)],
             capture_output=True, text=True, timeout=30, check=False,
         )  # fmt: skip
-    assert result.returncode == 1
-    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: cannot listen on 127.0.0.1:{port}: ")
+    assert len(result.stderr.splitlines()) == 1
+
+
+def _cli(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lab_utils.custom_logging", *args],
+        capture_output=True, text=True, timeout=30, check=False, **kwargs,
+    )  # fmt: skip
+
+
+def test_cli_version_before_or_after_the_command() -> None:
+    from lab_utils.custom_logging import __version__
+
+    for args in (["--version"], ["listen", "--version"]):
+        result = _cli(*args)
+        assert result.returncode == 0
+        assert result.stdout == f"lab-log {__version__}\n"
+
+
+def test_cli_usage_problems_exit_2() -> None:
+    assert _cli().returncode == 2
+    result = _cli("listen", "--min-level", "loud")
+    assert result.returncode == 2
+    assert "--min-level" in result.stderr
+
+
+def test_cli_missing_config_is_one_error_line(tmp_path: Path) -> None:
+    result = _cli("listen", "--port", "0", "--config", str(tmp_path / "nope.ini"))
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("error: logging config file ") and "nope.ini not found" in line
+    assert "Traceback" not in result.stderr
+
+
+def _start(*args: str) -> tuple[subprocess.Popen[str], int]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lab_utils.custom_logging", "listen", "--port", "0", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    assert proc.stderr is not None and proc.stdout is not None
+    banner = (proc.stderr if "--json" in args else proc.stdout).readline()
+    return proc, int(re.search(r":(\d+)$", banner.strip())[1])  # type: ignore[index]
+
+
+def _send(port: int, *records: tuple[int, str]) -> None:
+    handler = NonPickledSocketHandler("127.0.0.1", port)
+    handler.setFormatter(logging.Formatter(ALARM_FORMAT, DATE_FORMAT))
+    for level, message in records:
+        handler.handle(
+            logging.makeLogRecord(
+                {"name": "cryo", "levelno": level, "levelname": logging.getLevelName(level),
+                 "msg": message, "module": "pumps", "funcName": "check"}
+            )
+        )  # fmt: skip
+        # One at a time: the listener handles connections in parallel threads.
+        handler.flush()
+    handler.close()
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+
+
+def test_cli_json_prints_one_object_per_alarm() -> None:
+    proc, port = _start("--json")
+    try:
+        _send(port, (logging.ERROR, "He level low"), (logging.WARNING, 'quote " and {brace}'))
+        assert proc.stdout is not None
+        lines = [json.loads(proc.stdout.readline()) for _ in range(2)]
+    finally:
+        _stop(proc)
+    keys = ("levelname", "name", "module", "funcName", "message")
+    assert [tuple(d[k] for k in keys) for d in lines] == [
+        ("ERROR", "cryo", "pumps", "check", "He level low"),
+        ("WARNING", "cryo", "pumps", "check", 'quote " and {brace}'),
+    ]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", lines[0]["asctime"])
+
+
+def test_cli_min_level_hides_lower_alarms() -> None:
+    proc, port = _start("--min-level", "error", "--json")
+    try:
+        _send(port, (logging.WARNING, "only a warning"), (logging.ERROR, "a real error"))
+        assert proc.stdout is not None
+        first = json.loads(proc.stdout.readline())
+    finally:
+        _stop(proc)
+    assert first["message"] == "a real error"

@@ -1,22 +1,60 @@
-"""Alarm records over TCP, one record per connection, for a socket_comm server."""
+"""The alarm protocol: its format, the sender and the receiver, in one place.
+
+An alarm record travels as plain UTF-8 text, one record per TCP connection, shaped as a
+socket_comm command whose name is the logger name (:data:`ALARM_FORMAT`). The sender,
+:class:`NonPickledSocketHandler`, connects, sends, half-closes and reads the reply until
+the server closes; a socket_comm server (ours or an unmodified 0.4/0.5 one) reads exactly
+that. The receiver, :class:`AlarmListener` (the minimal central alarm console), reads the
+same text - or several records glued together, as 0.4's persistent handler sent them -
+and rebuilds each one as a :class:`logging.LogRecord` with :func:`parse_alarms`.
+"""
 
 from __future__ import annotations
 
 import logging
 import logging.handlers
+import re
 import socket
+import socketserver
+import threading
+import time
+from collections.abc import Iterable, Iterator
 
-from lab_utils.custom_logging.queued import QueuedDelivery
+from lab_utils.custom_logging.delivery import QueuedDelivery
+from lab_utils.custom_logging.formatters import DATE_FORMAT
+from lab_utils.custom_logging.levels import LEVEL_NAMES
 
 DEFAULT_ALARM_PORT = logging.handlers.DEFAULT_TCP_LOGGING_PORT
 """9020, the port ``[AlarmLogger] port = default`` stands for."""
 
+ALARM_FORMAT = (
+    "{%(name)s} --date {%(asctime)s} --level {%(levelname)s} --app {%(name)s}"
+    " --module {%(module)s} --function {%(funcName)s} --message {%(message)s}"
+)
+"""An alarm record as a socket_comm command: the logger name is the command."""
 
+_HEADER = re.compile(
+    r"\{(?P<name>[^{}]*)\} --date \{(?P<date>[^{}]*)\} --level \{(?P<level>[^{}]*)\}"
+    r" --app \{[^{}]*\} --module \{(?P<module>[^{}]*)\} --function \{(?P<function>[^{}]*)\}"
+    r" --message \{"
+)
+"""Where :data:`ALARM_FORMAT` begins a record: the reader's side of the same format."""
+
+MAX_CONNECTION_BYTES = 1 << 20
+"""A connection sending more than this is cut off (records are small)."""
+
+
+def alarm_formatter() -> logging.Formatter:
+    """Return the formatter that writes :data:`ALARM_FORMAT` (local time to the second)."""
+    return logging.Formatter(fmt=ALARM_FORMAT, datefmt=DATE_FORMAT)
+
+
+# -- the sender -------------------------------------------------------------------------
 class NonPickledSocketHandler(QueuedDelivery, logging.handlers.SocketHandler):
     """Socket handler that sends each record as plain UTF-8 text on its own connection.
 
     Wire format: connect, send the formatted record (by default a socket_comm command,
-    see :data:`~lab_utils.custom_logging.formatters.ALARM_FORMAT`), half-close, read the
+    see :data:`ALARM_FORMAT`), half-close, read the
     reply until the server closes, close. One record per connection is what a socket_comm
     server (ours or an unmodified 0.4/0.5 one) reads, so records are never glued together.
     Delivery happens in a worker thread; while the listener is down records are dropped
@@ -45,7 +83,7 @@ class NonPickledSocketHandler(QueuedDelivery, logging.handlers.SocketHandler):
         record : logging.LogRecord
             The record to send.
         """
-        payload = self.format(record).encode("utf-8")
+        payload = self.render(record).encode("utf-8")
         address = (self.host, int(self.port or DEFAULT_ALARM_PORT))
         with socket.create_connection(address, timeout=self.timeout) as conn:
             conn.sendall(payload)
@@ -59,4 +97,112 @@ class NonPickledSocketHandler(QueuedDelivery, logging.handlers.SocketHandler):
 
     def makePickle(self, record: logging.LogRecord) -> bytes:  # noqa: N802 - stdlib name
         """Return the record's formatted text as UTF-8 (nothing is pickled)."""
-        return self.format(record).encode("utf-8")
+        return self.render(record).encode("utf-8")
+
+
+# -- the receiver -----------------------------------------------------------------------
+
+
+def parse_alarms(text: str) -> Iterator[logging.LogRecord]:
+    """Rebuild the records in ``text``: one alarm message, or several glued together.
+
+    Parameters
+    ----------
+    text : str
+        What arrived on one connection.
+
+    Yields
+    ------
+    logging.LogRecord
+        One record per alarm message found; text that is not an alarm is skipped.
+    """
+    headers = list(_HEADER.finditer(text))
+    for n, header in enumerate(headers):
+        end = headers[n + 1].start() if n + 1 < len(headers) else len(text)
+        message = text[header.end() : end].rstrip()
+        message = message.removesuffix("}")
+        level_name = header["level"].strip().upper()
+        level = logging.getLevelName(level_name) if level_name in LEVEL_NAMES else logging.WARNING
+        record = logging.makeLogRecord(
+            {
+                "name": header["name"],
+                "levelno": level,
+                "levelname": level_name or "WARNING",
+                "module": header["module"],
+                "funcName": header["function"],
+                "msg": message,
+                "alarm_date": header["date"],
+            }
+        )
+        try:  # noqa: SIM105 - contextlib is not imported for this one line
+            record.created = time.mktime(time.strptime(header["date"], DATE_FORMAT))
+        except ValueError:
+            pass  # unparsable: keep the arrival time
+        yield record
+
+
+class AlarmListener(socketserver.ThreadingTCPServer):
+    """TCP server that turns incoming alarm messages into records for ``handlers``.
+
+    Parameters
+    ----------
+    host : str
+        Address to listen on (loopback by default).
+    port : int
+        TCP port; 0 picks a free one (see :attr:`port`).
+    handlers : iterable of logging.Handler
+        Where each received record goes.
+    idle_timeout : float, optional
+        A connection that sends nothing for this long is read as complete.
+    """
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 9020,
+        handlers: Iterable[logging.Handler] = (),
+        idle_timeout: float = 2.0,
+    ) -> None:
+        self.handlers = list(handlers)
+        self.idle_timeout = idle_timeout
+        self.received = 0
+        """Records received so far."""
+        self._count_lock = threading.Lock()
+        super().__init__((host, port), _AlarmConnection)
+
+    @property
+    def port(self) -> int:
+        """The TCP port listened on."""
+        return int(self.server_address[1])
+
+    def dispatch(self, record: logging.LogRecord) -> None:
+        """Hand ``record`` to every handler whose level it reaches."""
+        with self._count_lock:
+            self.received += 1
+        for handler in self.handlers:
+            if record.levelno >= handler.level:
+                handler.handle(record)
+
+
+class _AlarmConnection(socketserver.BaseRequestHandler):
+    server: AlarmListener
+
+    def handle(self) -> None:
+        conn: socket.socket = self.request
+        conn.settimeout(self.server.idle_timeout)
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            while size <= MAX_CONNECTION_BYTES:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+        except (TimeoutError, OSError):
+            pass  # an old sender never half-closes: what came so far is the message
+        for record in parse_alarms(b"".join(chunks).decode("utf-8", "replace")):
+            self.server.dispatch(record)

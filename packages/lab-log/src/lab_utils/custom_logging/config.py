@@ -1,9 +1,10 @@
-"""``configure_logging``: the handlers of an INI file behind one queue, set up idempotently.
+"""``configure_logging``: the sinks of an INI file behind one root handler, set up idempotently.
 
-The caller's thread only puts records in a queue; a listener thread formats them and
-writes console and file; network handlers (alarm, mail, Slack) each deliver from their own
-thread. Sections and options are those of lab_utils 0.4 (see the configuration reference
-in the docs); new options are all optional.
+The caller's thread only freezes each record once and queues it (see
+:class:`~lab_utils.custom_logging.delivery.Dispatcher`); a listener thread writes console
+and file; network sinks (alarm, mail, Slack) each deliver from their own thread. Sections
+and options are those of lab_utils 0.4 (see :mod:`~lab_utils.custom_logging.options`);
+new options are all optional.
 """
 
 from __future__ import annotations
@@ -11,237 +12,232 @@ from __future__ import annotations
 import atexit
 import configparser
 import logging
-import logging.handlers
-import queue
 import sys
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
 from lab_utils.custom_logging import logger as _logger
-from lab_utils.custom_logging.alarm import DEFAULT_ALARM_PORT, NonPickledSocketHandler
+from lab_utils.custom_logging.alarm import (
+    DEFAULT_ALARM_PORT,
+    NonPickledSocketHandler,
+    alarm_formatter,
+)
+from lab_utils.custom_logging.console import console_handler
 from lab_utils.custom_logging.daily_file import CustomTimedRotatingFileHandler
+from lab_utils.custom_logging.delivery import Dispatcher, QueuedDelivery
 from lab_utils.custom_logging.formatters import (
-    ALARM_FORMAT,
-    COLOURED_FORMAT,
     DATE_FORMAT,
     MAIL_FORMAT,
-    PLAIN_FORMAT,
     SLACK_FORMAT,
-    ColoredFormatter,
     JsonLineFormatter,
 )
-from lab_utils.custom_logging.levels import ConfigError, LevelError, parse_level
+from lab_utils.custom_logging.levels import OptionValueError, parse_level
 from lab_utils.custom_logging.logger import SUCCESS, CustomLogger, getLogger
-from lab_utils.custom_logging.mail import TlsSMTPHandler, read_credentials
+from lab_utils.custom_logging.mail import SECURITY_MODES, TlsSMTPHandler, read_credentials
+from lab_utils.custom_logging.options import (
+    TRUE_STRINGS,
+    IniFile,
+    Section,
+    read_config,
+    string_to_bool,
+)
 from lab_utils.custom_logging.slack import SLACK_API_URL, SlackHandler
 
-log = logging.getLogger(__name__)
+# typing costs milliseconds at import; annotations are strings here, mypy reads this block.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
-TRUE_STRINGS = ("true", "1", "t", "y", "yes", "on")
-"""What :func:`string_to_bool` reads as true (any case)."""
+__all__ = [
+    "TRUE_STRINGS",
+    "build_handlers",
+    "configure_logging",
+    "read_config",
+    "shutdown_logging",
+    "string_to_bool",
+]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_RATE_LIMIT = 10
 """Mail and Slack send at most this many messages per ``rate_period`` (60 s) by default."""
 
 
-def string_to_bool(s: str) -> bool:
-    """Parse a variety of strings (e.g. ``'true'`` or ``'1'``) to a boolean.
-
-    Parameters
-    ----------
-    s : str
-        The string to parse.
-
-    Returns
-    -------
-    bool
-        True if ``s`` is one of ``true``, ``1``, ``t``, ``y``, ``yes``, ``on`` (any case).
-    """
-    return s.strip().lower() in TRUE_STRINGS
-
-
 class _Setup:
     """What the last ``configure_logging`` installed, so that the next call replaces it."""
 
-    queue_handler: logging.handlers.QueueHandler | None = None
-    listener: logging.handlers.QueueListener | None = None
-    handlers: tuple[logging.Handler, ...] = ()
+    dispatcher: Dispatcher | None = None
     fallback: logging.Handler | None = None
 
 
-def _option(config: configparser.ConfigParser, section: str, option: str) -> str:
-    try:
-        return config.get(section, option)
-    except configparser.Error as error:
-        raise ConfigError(f"[{section}] {option} is missing") from error
+def _console_sink(config: IniFile, journal_format: bool | None = None) -> logging.Handler | None:
+    """Build the ``[ConsoleLogger]`` handler (stdout); None when inactive.
 
-
-def _level(config: configparser.ConfigParser, section: str, default: str) -> int:
-    return parse_level(config.get(section, "log_level", fallback=default), f"[{section}] log_level")
-
-
-def _active(config: configparser.ConfigParser, section: str, default: str) -> bool:
-    return string_to_bool(config.get(section, "active", fallback=default))
-
-
-def console_handler(config: configparser.ConfigParser) -> logging.Handler | None:
-    """Build the ``[ConsoleLogger]`` handler (stdout); None when inactive."""
-    if not _active(config, "ConsoleLogger", "1"):
+    Colour follows :func:`~lab_utils.custom_logging.console.colour_wanted`: a
+    ``use_coloured_output`` written in the file is an explicit choice, its absence
+    follows the terminal.
+    """
+    section = config.section("ConsoleLogger")
+    if not section.active(True):
         return None
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setLevel(_level(config, "ConsoleLogger", "INFO"))
-    if string_to_bool(config.get("ConsoleLogger", "use_coloured_output", fallback="1")):
-        handler.setFormatter(ColoredFormatter(fmt=COLOURED_FORMAT, datefmt=DATE_FORMAT))
-    else:
-        handler.setFormatter(logging.Formatter(fmt=PLAIN_FORMAT, datefmt=DATE_FORMAT))
-    return handler
+    journal = section.flag("journal_format", False) if journal_format is None else journal_format
+    return console_handler(
+        level=section.level("INFO"),
+        colour=section.flag("use_coloured_output"),
+        journal_format=bool(journal),
+    )
 
 
-def file_handler(config: configparser.ConfigParser) -> logging.Handler | None:
+def _file_sink(config: IniFile) -> logging.Handler | None:
     """Build the ``[FileLogger]`` daily JSON file handler; None when inactive."""
-    if not _active(config, "FileLogger", "0"):
+    section = config.section("FileLogger")
+    if not section.active(False):
         return None
-    level = _level(config, "FileLogger", "INFO")
+    level = section.level()
     handler = CustomTimedRotatingFileHandler(
-        path=_option(config, "FileLogger", "log_path"),
-        basename=_option(config, "FileLogger", "log_basename"),
-        extension=config.get("FileLogger", "log_extension", fallback=".log"),
+        path=section.path("log_path"),
+        basename=section.required("log_basename"),
+        extension=section.required("log_extension"),
     )
     handler.setLevel(level)
     handler.setFormatter(JsonLineFormatter())
     return handler
 
 
-def alarm_handler(config: configparser.ConfigParser) -> logging.Handler | None:
+def _alarm_sink(config: IniFile) -> logging.Handler | None:
     """Build the ``[AlarmLogger]`` handler; None when inactive."""
-    if not _active(config, "AlarmLogger", "0"):
+    section = config.section("AlarmLogger")
+    if not section.active(False):
         return None
-    text = config.get("AlarmLogger", "port", fallback="default").strip()
-    if text == "default":
-        port = DEFAULT_ALARM_PORT
-    elif text.isdigit() and 0 < int(text) < 65536:
-        port = int(text)
-    else:
-        raise ConfigError(f"[AlarmLogger] port = {text!r}: use 'default' (9020) or 1-65535")
-    level = _level(config, "AlarmLogger", "WARNING")
+    port = section.port(default_word=("default", DEFAULT_ALARM_PORT))
+    level = section.level()
     handler = NonPickledSocketHandler(
-        host=config.get("AlarmLogger", "host", fallback="localhost"),
+        host=section.text("host") or "localhost",
         port=port,
-        timeout=config.getfloat("AlarmLogger", "timeout", fallback=5.0),
+        timeout=section.number("timeout", 5.0),
     )
     handler.setLevel(level)
-    handler.setFormatter(logging.Formatter(fmt=ALARM_FORMAT, datefmt=DATE_FORMAT))
+    handler.setFormatter(alarm_formatter())
     return handler
 
 
-def _delivery_options(config: configparser.ConfigParser, section: str) -> dict[str, Any]:
+def _delivery_options(section: Section) -> dict[str, Any]:
     """Read the options mail and Slack share: CA file, timeout and rate limit."""
     return {
-        "ca_file": config.get(section, "ca_file", fallback=None),
-        "timeout": config.getfloat(section, "timeout", fallback=10.0),
-        "rate_limit": config.getint(section, "rate_limit", fallback=DEFAULT_RATE_LIMIT),
-        "rate_period": config.getfloat(section, "rate_period", fallback=60.0),
+        "ca_file": section.text("ca_file"),
+        "timeout": section.number("timeout", 10.0),
+        "rate_limit": section.count("rate_limit", DEFAULT_RATE_LIMIT),
+        "rate_period": section.number("rate_period", 60.0),
     }
 
 
-def mail_handler(config: configparser.ConfigParser) -> logging.Handler | None:
+def _mail_sink(config: IniFile) -> logging.Handler | None:
     """Build the ``[MailHandler]`` handler; None when inactive."""
-    section = "MailHandler"
-    if not _active(config, section, "0"):
+    section = config.section("MailHandler")
+    if not section.active(False):
         return None
-    level = _level(config, section, "WARNING")
-    recipients = [r.strip() for r in _option(config, section, "recipients").splitlines()]
+    level = section.level()
+    security = section.choice("security", SECURITY_MODES, "starttls")
+    options = _delivery_options(section)
+    recipients = [r.strip() for r in section.required("recipients").splitlines()]
+    credentials = section.text("credentials_file")
     handler = TlsSMTPHandler(
-        mailhost=(
-            _option(config, section, "mail_host"),
-            config.getint(section, "port", fallback=0),
-        ),
-        fromaddr=_option(config, section, "sender"),
+        mailhost=(section.required("mail_host"), section.port()),
+        fromaddr=section.required("sender"),
         toaddrs=[r for r in recipients if r],
-        subject=_option(config, section, "subject"),
-        credentials=(
-            read_credentials(config.get(section, "credentials_file"))
-            if config.has_option(section, "credentials_file")
-            else None
-        ),
-        security=config.get(section, "security", fallback="starttls").strip().lower(),
-        **_delivery_options(config, section),
+        subject=section.required("subject"),
+        credentials=read_credentials(credentials) if credentials else None,
+        security=security,
+        **options,
     )
     handler.setLevel(level)
     handler.setFormatter(logging.Formatter(fmt=MAIL_FORMAT, datefmt=DATE_FORMAT))
     return handler
 
 
-def slack_handler(config: configparser.ConfigParser) -> logging.Handler | None:
+def _slack_sink(config: IniFile) -> logging.Handler | None:
     """Build the ``[SlackLogger]`` handler; None when inactive."""
-    section = "SlackLogger"
-    if not _active(config, section, "0"):
+    section = config.section("SlackLogger")
+    if not section.active(False):
         return None
-    level = _level(config, section, "SUCCESS")
-    webhook = config.get(section, "webhook_url", fallback=None)
-    token = None
+    level = section.level()
+    options = _delivery_options(section)
+    webhook = section.text("webhook_url")
+    token, channel = None, section.text("channel")
     if webhook is None:
-        api_file = Path(_option(config, section, "api_file")).expanduser()
-        token = api_file.read_text(encoding="utf-8").rstrip()
+        with open(section.path("api_file"), encoding="utf-8") as api_file:
+            token = api_file.read().rstrip()
+        channel = section.required("channel")
     handler = SlackHandler(
         webhook_url=webhook,
         token=token,
-        channel=config.get(section, "channel", fallback=None),
-        username=config.get(section, "user", fallback=None),
-        api_url=config.get(section, "api_url", fallback=SLACK_API_URL),
-        **_delivery_options(config, section),
+        channel=channel,
+        username=section.text("user"),
+        api_url=section.text("api_url") or SLACK_API_URL,
+        **options,
     )
     handler.setLevel(level)
     handler.setFormatter(logging.Formatter(fmt=SLACK_FORMAT, datefmt=DATE_FORMAT))
     return handler
 
 
-# Built in this order, as in 0.4. A failing file, mail or Slack section disables only
-# that handler (as in 0.4); an invalid level or alarm port fails the whole setup.
-_BUILDERS: tuple[
-    tuple[str, Callable[[configparser.ConfigParser], logging.Handler | None], bool], ...
-] = (
-    ("console", console_handler, False),
-    ("file", file_handler, True),
-    ("alarm", alarm_handler, False),
-    ("mail", mail_handler, True),
-    ("Slack", slack_handler, True),
+# Built in this order, as in 0.4. A file, mail or Slack sink that cannot start disables
+# only that sink (as in 0.4); a value that does not parse, and any alarm problem, fails
+# the whole setup.
+_BUILDERS: tuple[tuple[str, Callable[[IniFile], logging.Handler | None], bool], ...] = (
+    ("console", _console_sink, False),
+    ("file", _file_sink, True),
+    ("alarm", _alarm_sink, False),
+    ("mail", _mail_sink, True),
+    ("Slack", _slack_sink, True),
 )
 
 
 def build_handlers(
-    config: configparser.ConfigParser, only: tuple[str, ...] | None = None
+    config: configparser.ConfigParser,
+    only: tuple[str, ...] | None = None,
+    journal_format: bool | None = None,
 ) -> tuple[list[logging.Handler], list[str]]:
     """Build the active handlers of ``config``.
 
     Parameters
     ----------
     config : configparser.ConfigParser
-        The parsed logging file.
+        The parsed logging file (see :func:`read_config`).
     only : tuple of str, optional
         Restrict to these handler kinds (``'console'``, ``'file'``, ``'alarm'``,
         ``'mail'``, ``'Slack'``).
+    journal_format : bool, optional
+        Overrides ``[ConsoleLogger] journal_format``.
 
     Returns
     -------
     tuple
-        The handlers, and one warning text per handler that was disabled.
+        The handlers, and the warning texts: one per unknown section or option, one per
+        sink that was disabled.
 
     Raises
     ------
-    ConfigError
-        An invalid level, or an invalid alarm section.
+    OptionValueError
+        A value that does not parse (a :class:`ConfigError`).
+    configparser.NoOptionError
+        The active ``[AlarmLogger]`` lacks ``port`` or ``log_level``.
     """
+    if not isinstance(config, IniFile):
+        parsed = IniFile()
+        parsed.read_dict(config)
+        config = parsed
     handlers: list[logging.Handler] = []
-    warnings: list[str] = []
+    warnings = config.unknown_names()
     for kind, build, may_disable in _BUILDERS:
         if only is not None and kind not in only:
             continue
         try:
-            handler = build(config)
+            if build is _console_sink:
+                handler = _console_sink(config, journal_format)
+            else:
+                handler = build(config)
         except Exception as error:
-            if not may_disable or isinstance(error, LevelError):
+            if not may_disable or isinstance(error, OptionValueError):
                 raise
             warnings.append(f"{kind} handler disabled: {type(error).__name__}: {error}")
             continue
@@ -250,35 +246,15 @@ def build_handlers(
     return handlers, warnings
 
 
-def read_config(config_file: str | Path | None) -> configparser.ConfigParser:
-    """Parse ``config_file`` (``~`` expanded); None gives an empty configuration.
-
-    Raises
-    ------
-    ConfigError
-        When a file name was given and the file does not exist (0.4 silently ignored it).
-    """
-    config = configparser.ConfigParser()
-    if config_file is not None:
-        path = Path(config_file).expanduser().absolute()
-        if not path.is_file():
-            raise ConfigError(f"logging config file {path} not found")
-        config.read(path, encoding="utf-8")
-    return config
-
-
 def _remove_previous() -> None:
     root = logging.getLogger()
     if _Setup.fallback is not None:
         root.removeHandler(_Setup.fallback)
         _Setup.fallback = None
-    if _Setup.queue_handler is not None:
-        root.removeHandler(_Setup.queue_handler)
-    if _Setup.listener is not None:
-        _Setup.listener.stop()
-    for handler in _Setup.handlers:
-        handler.close()
-    _Setup.queue_handler, _Setup.listener, _Setup.handlers = None, None, ()
+    if _Setup.dispatcher is not None:
+        root.removeHandler(_Setup.dispatcher)
+        _Setup.dispatcher.close()
+        _Setup.dispatcher = None
 
 
 def shutdown_logging() -> None:
@@ -291,6 +267,7 @@ def configure_logging(
     fallback: bool = False,
     logger_name: str = "root",
     log_level: int | str | None = None,
+    journal_format: bool | None = None,
 ) -> CustomLogger:
     """Set up logging from an INI file: console, daily file, alarm socket, mail, Slack.
 
@@ -309,6 +286,10 @@ def configure_logging(
         The application logger's name, returned by :func:`getLogger` with no name.
     log_level : int or str, optional
         Level of the application logger (overrides nothing else).
+    journal_format : bool, optional
+        When True and the console is the systemd journal (``JOURNAL_STREAM``), write
+        console lines without timestamp and colour, with a priority prefix the journal
+        reads; overrides ``[ConsoleLogger] journal_format``.
 
     Returns
     -------
@@ -318,8 +299,9 @@ def configure_logging(
     Raises
     ------
     configparser.Error
-        (as :class:`ConfigError`) The file is missing or an option is invalid, unless
-        ``fallback`` is True.
+        (as :class:`ConfigError`) The file is missing or a value does not parse;
+        (as :class:`configparser.NoOptionError`) the active ``[AlarmLogger]`` lacks an
+        option 0.4 required; unless ``fallback`` is True.
     """
     logging.setLoggerClass(CustomLogger)
     logging.addLevelName(SUCCESS, "SUCCESS")
@@ -329,7 +311,7 @@ def configure_logging(
     root = logging.getLogger()
     try:
         config = read_config(config_file)
-        handlers, warnings = build_handlers(config)
+        handlers, warnings = build_handlers(config, journal_format=journal_format)
         app_level = parse_level(log_level, "log_level") if log_level is not None else None
     except Exception as error:
         if not fallback:
@@ -346,24 +328,26 @@ def configure_logging(
         )
         return getLogger()
 
-    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    queue_handler = logging.handlers.QueueHandler(records)
-    listener = logging.handlers.QueueListener(records, *handlers, respect_handler_level=True)
-    root.addHandler(queue_handler)
+    dispatcher = Dispatcher(
+        local=[h for h in handlers if not isinstance(h, QueuedDelivery)],
+        queued=[h for h in handlers if isinstance(h, QueuedDelivery)],
+    )
+    root.addHandler(dispatcher)
     if handlers:
         root.setLevel(min(h.level for h in handlers))
-    listener.start()
-    _Setup.queue_handler, _Setup.listener, _Setup.handlers = (
-        queue_handler,
-        listener,
-        tuple(handlers),
-    )
+    dispatcher.start()
+    _Setup.dispatcher = dispatcher
 
     app = getLogger()
     if app_level is not None:
         app.setLevel(app_level)
     for text in warnings:
         log.warning(text)
+    if warnings and not any(h.level <= logging.WARNING for h in dispatcher.local):
+        # No console or file shows warnings: a typo must not vanish, say it on stderr.
+        for text in warnings:
+            sys.stderr.write(f"lab_utils.custom_logging: {text}\n")
+        sys.stderr.flush()
     log.info("Logging system set up and running")
     log.debug("Active handlers: %s", ", ".join(type(h).__name__ for h in handlers) or "none")
     return app

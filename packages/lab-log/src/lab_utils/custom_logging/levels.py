@@ -19,7 +19,16 @@ class ConfigError(configparser.Error, ValueError):
     """
 
 
-class LevelError(ConfigError):
+class OptionValueError(ConfigError):
+    """An option holds a value that does not parse (``active = ture``, ``port = abc``).
+
+    Unlike a sink that cannot start (a folder that cannot be created, a missing
+    credentials file), a value that does not parse always fails the setup: read as a
+    default it would silently switch a sink off or send records elsewhere.
+    """
+
+
+class LevelError(OptionValueError):
     """A log level option holds neither a level name nor a number."""
 
 

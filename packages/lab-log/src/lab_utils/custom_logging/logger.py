@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any, cast
+
+# typing costs milliseconds at import; annotations are strings here, mypy reads this block.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 SUCCESS = 25
 """Level between INFO (20) and WARNING (30) for good news worth a Slack message."""
@@ -69,4 +73,4 @@ def getLogger(name: str | None = None) -> CustomLogger:  # noqa: N802 - the 0.4.
         # CustomLogger adds a method and no state: the class swap is safe, and it lets
         # loggers made before configure_logging (by drivers, at import) log SUCCESS too.
         logger.__class__ = CustomLogger
-    return cast(CustomLogger, logger)
+    return logger  # type: ignore[return-value]  # the class swap above

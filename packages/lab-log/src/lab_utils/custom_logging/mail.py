@@ -4,28 +4,40 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
-import smtplib
-import ssl
-from email.message import EmailMessage
-from pathlib import Path
-from typing import Any
+import os
 
+from lab_utils.custom_logging.delivery import QueuedDelivery
 from lab_utils.custom_logging.levels import ConfigError
-from lab_utils.custom_logging.queued import QueuedDelivery
+from lab_utils.custom_logging.tls import tls_context
+
+# typing costs milliseconds at import; annotations are strings here, mypy reads this block.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import smtplib
+    from typing import Any
+
+# smtplib and email are imported when a mail handler is built or sends: together with ssl
+# they were most of this package's import time, and most daemons never send mail.
+
+SMTP_PORT = 25
+"""Port of plain SMTP and STARTTLS when the configuration names none."""
+
+SMTP_SSL_PORT = 465
+"""Port of SMTP over implicit TLS when the configuration names none."""
 
 SECURITY_MODES = ("starttls", "ssl", "none")
 """``starttls`` upgrades a plain connection (port 587/25), ``ssl`` is TLS from the first
 byte (port 465), ``none`` sends in clear (only when asked for)."""
 
 
-def read_credentials(path: str | Path) -> tuple[str, str]:
+def read_credentials(path: str | os.PathLike[str]) -> tuple[str, str]:
     """Read the two-line credentials file: user name, then password.
 
     Trailing whitespace is stripped and the text split at the first newline, as in 0.4.
 
     Parameters
     ----------
-    path : str or Path
+    path : str or path-like
         The file (``~`` is expanded).
 
     Returns
@@ -38,16 +50,12 @@ def read_credentials(path: str | Path) -> tuple[str, str]:
     ConfigError
         When the file does not hold a user name and a password.
     """
-    text = Path(path).expanduser().read_text(encoding="utf-8").rstrip()
+    with open(os.path.expanduser(path), encoding="utf-8") as file:  # noqa: PTH111
+        text = file.read().rstrip()
     pieces = [piece for piece in text.split("\n", 1) if piece]
     if len(pieces) != 2:
         raise ConfigError(f"{path}: expected two lines, the user name and the password")
     return pieces[0], pieces[1]
-
-
-def tls_context(ca_file: str | None = None) -> ssl.SSLContext:
-    """Return a client TLS context that verifies the server (against ``ca_file`` if given)."""
-    return ssl.create_default_context(cafile=str(Path(ca_file).expanduser()) if ca_file else None)
 
 
 class TlsSMTPHandler(QueuedDelivery, logging.handlers.SMTPHandler):
@@ -106,15 +114,18 @@ class TlsSMTPHandler(QueuedDelivery, logging.handlers.SMTPHandler):
         self.security = security
         self.ca_file = ca_file
         self.start_courier(
-            f"mail via {self.mailhost}:{self.mailport or smtplib.SMTP_PORT}",
+            f"mail via {self.mailhost}:{self.mailport or self._default_port()}",
             rate_limit=rate_limit,
             rate_period=rate_period,
         )
 
+    def _default_port(self) -> int:
+        return SMTP_SSL_PORT if self.security == "ssl" else SMTP_PORT
+
     def _connect(self) -> smtplib.SMTP:
-        port = self.mailport or (
-            smtplib.SMTP_SSL_PORT if self.security == "ssl" else smtplib.SMTP_PORT
-        )
+        import smtplib
+
+        port = self.mailport or self._default_port()
         if self.security == "ssl":
             return smtplib.SMTP_SSL(
                 self.mailhost, port, timeout=self.timeout, context=tls_context(self.ca_file)
@@ -134,13 +145,16 @@ class TlsSMTPHandler(QueuedDelivery, logging.handlers.SMTPHandler):
         record : logging.LogRecord
             The record to send.
         """
-        self._send(self.getSubject(record), self.format(record))
+        self._send(self.getSubject(record), self.render(record))
 
     def deliver_digest(self, text: str, last: logging.LogRecord) -> None:
         """Send the summary of held-back records as one e-mail."""
         self._send(f"{self.getSubject(last)} (digest)", text)
 
     def _send(self, subject: str, body: str) -> None:
+        import smtplib
+        from email.message import EmailMessage
+
         message = EmailMessage()
         message.set_content(body)
         message["Subject"] = subject

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import urllib.request
 
+from lab_utils.custom_logging.delivery import QueuedDelivery
 from lab_utils.custom_logging.levels import ConfigError
-from lab_utils.custom_logging.mail import tls_context
-from lab_utils.custom_logging.queued import QueuedDelivery
+from lab_utils.custom_logging.tls import tls_context
 
 SLACK_API_URL = "https://slack.com/api"
 """Default base of the Web API used in token mode."""
@@ -62,7 +60,7 @@ class SlackHandler(QueuedDelivery):
         rate_limit: int = 0,
         rate_period: float = 60.0,
     ) -> None:
-        super().__init__()
+        logging.Handler.__init__(self)
         if webhook_url is None and not (token and channel):
             raise ConfigError("Slack needs webhook_url, or a token (api_file) and a channel")
         for url in (webhook_url, api_url):
@@ -86,13 +84,17 @@ class SlackHandler(QueuedDelivery):
         record : logging.LogRecord
             The record to send.
         """
-        self._post(self.format(record))
+        self._post(self.render(record))
 
     def deliver_digest(self, text: str, last: logging.LogRecord) -> None:
         """Post the summary of held-back records as one message."""
         self._post(text)
 
     def _post(self, text: str) -> None:
+        # Imported here: urllib.request pulls in ssl, email and http at start-up.
+        import json
+        import urllib.request
+
         headers = {"Content-Type": "application/json; charset=utf-8"}
         if self.webhook_url is not None:
             url, body = self.webhook_url, {"text": text}
