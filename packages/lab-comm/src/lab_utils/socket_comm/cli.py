@@ -137,7 +137,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     argparse.ArgumentParser
         The parser; each subcommand sets ``run``.
     """
-    from lab_utils.socket_comm import shell  # the subcommands import this module
+    from lab_utils.socket_comm import fleet, shell  # the subcommands import this module
 
     parser = argparse.ArgumentParser(
         prog=prog or _prog(),
@@ -166,6 +166,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     )
     connection_options(prompt, suppress=True)
     prompt.set_defaults(run=shell.run_shell)
+    fleet.add_parser(commands)
     return parser
 
 
