@@ -18,7 +18,8 @@ Options: ``host`` (default ``localhost``), ``port`` (required), ``command`` (def
 ``tls_cert``, ``tls_key`` and ``protocol`` (``auto``, ``framed``, ``legacy``). All daemons
 are asked at once; a daemon is *up* when it answers, *down* when nothing accepts the
 connection, and *error* when the exchange or the command failed. A daemon of the 0.4 era
-that has no such command answers ``Error! ... invalid choice``: it is up.
+that has no such command answers ``Error! ... invalid choice`` (or, when its help text
+fails, closes without a reply): it is up.
 """
 
 from __future__ import annotations
@@ -239,7 +240,10 @@ def probe(member: Member, timeout: float = DEFAULT_TIMEOUT) -> Probe:
     if refusal is not None:
         return result("error", refusal[0], latency)
     if not first:
-        return result("error", "closed the connection without a reply", latency)
+        # 0.x daemons close without a word when their help text fails (any unknown
+        # command): it read the message, so it is there.
+        note = "answers with an empty reply (a 0.x daemon's help failed)"
+        return result("up", "", latency, note)
     word = member.command.split()[0]
     if first.startswith("Error!") and "invalid choice" in first and repr(word) in first:
         # An old daemon without this command: its error reply proves that it answers.

@@ -76,10 +76,8 @@ def run_shell(args: argparse.Namespace) -> int:
     with client_of(args, persistent=True) as client:
         commands = commands_from_help(send_or_explain(client, PROBE))
         _install_completion(commands)
-        sys.stdout.write(
-            f"connected to {where(client)} ({len(commands)} commands; Tab completes);"
-            " 'exit' or Ctrl+D leaves\n"
-        )
+        listed = f"{len(commands)} commands; Tab completes" if commands else "no command list"
+        sys.stdout.write(f"connected to {where(client)} ({listed}); 'exit' or Ctrl+D leaves\n")
         return _loop(client)
 
 
