@@ -264,3 +264,45 @@ def free_port() -> Callable[[], int]:
             return int(probe.getsockname()[1])
 
     return find
+
+
+class Cryostat(Server):
+    @command
+    def status(self) -> str:
+        """Show the state."""
+        return "cold"
+
+
+def test_tls_daemons_with_their_ca_and_without(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import trustme
+
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(tmp_path / "lab-ca.pem"))
+    server_pem = tmp_path / "server.pem"
+    ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(server_pem))
+    daemon = Cryostat(
+        pid_file_name=str(tmp_path / "tls.pid"), host="127.0.0.1", port=0, tls_cert=str(server_pem)
+    )
+    with serving(daemon) as port:
+        fleet = write_fleet(
+            tmp_path / "tls.ini",
+            {
+                "trusted": {"host": "127.0.0.1", "port": port, "tls_ca": "lab-ca.pem"},
+                "no-ca-file": {"host": "127.0.0.1", "port": port, "tls_ca": "gone.pem"},
+                "system-cas": {"host": "127.0.0.1", "port": port, "tls": "yes"},
+                "plain": {"host": "127.0.0.1", "port": port},
+            },
+        )
+        assert main(["fleet", str(fleet)]) == 1
+    out = capsys.readouterr().out
+    print(out)
+    rows = {line.split()[0]: line for line in out.splitlines()[2:]}
+    assert rows["trusted"].split()[2] == "up"
+    assert rows["trusted"].endswith(" ms  cold")
+    assert rows["no-ca-file"].split()[2] == "error"
+    assert rows["no-ca-file"].endswith(f"TLS file not found (tls_ca) ({tmp_path / 'gone.pem'})")
+    assert rows["system-cas"].split()[2] == "error"
+    assert "TLS: the daemon's certificate is not trusted" in rows["system-cas"]
+    assert rows["plain"].split()[2] == "error"  # plain text to a TLS daemon: reset

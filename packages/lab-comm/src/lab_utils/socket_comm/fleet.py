@@ -282,8 +282,9 @@ def render_table(probes: list[Probe], colour: bool = False) -> str:
     rows = [("NAME", "ADDRESS", "STATE", "LATENCY", "REPLY")]
     for p in probes:
         latency = "-" if p.latency_ms is None else f"{p.latency_ms:.1f} ms"
-        shown = p.detail if p.state == "up" and p.detail else p.reply
-        rows.append((p.name, f"{p.host}:{p.port}", p.state, latency, _clip(shown, 70)))
+        # A daemon's own words may run long; what went wrong (a path, a reason) is kept whole.
+        shown = p.detail or _clip(p.reply, 80) if p.state == "up" else p.reply
+        rows.append((p.name, f"{p.host}:{p.port}", p.state, latency, shown))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = []
     for number, row in enumerate(rows):
