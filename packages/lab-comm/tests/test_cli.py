@@ -268,3 +268,10 @@ def test_a_persistent_client_outlives_the_daemon_closing_an_idle_connection(
         assert readable, "the daemon never closed the idle connection"
         assert client.send_message("hold-not").startswith("Error! ")
     assert server.seen == ["quit now", "hold-not"]
+
+
+def test_timeouts_must_be_positive_seconds(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--timeout", "0", "send", "status"]) == 2
+    assert "give a number of seconds above 0, not 0" in capsys.readouterr().err
+    assert main(["send", "--timeout", "soon", "status"]) == 2
+    assert "not a number of seconds: 'soon'" in capsys.readouterr().err

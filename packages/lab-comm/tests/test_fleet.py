@@ -22,12 +22,13 @@ from lab_utils.socket_comm.fleet import read_fleet
 SECRET = "fleet secret"
 
 
-def fleet_cli(*args: str) -> subprocess.Popen[str]:
+def fleet_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     """Start ``python -m lab_utils.socket_comm fleet ...`` in a process of its own."""
-    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    environment = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    environment.update(env or {})
     return subprocess.Popen(
         [sys.executable, "-m", "lab_utils.socket_comm", "fleet", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment,
     )  # fmt: skip
 
 
@@ -306,3 +307,19 @@ def test_tls_daemons_with_their_ca_and_without(
     assert rows["system-cas"].split()[2] == "error"
     assert "TLS: the daemon's certificate is not trusted" in rows["system-cas"]
     assert rows["plain"].split()[2] == "error"  # plain text to a TLS daemon: reset
+
+
+def test_states_are_coloured_only_when_asked_and_never_with_no_color(
+    lab: dict[str, Any], tmp_path: Path
+) -> None:
+    fleet = write_fleet(
+        tmp_path / "fleet.ini", {"cryostat": {"host": "127.0.0.1", "port": lab["cryo"].port}}
+    )
+    plain = fleet_cli(str(fleet))  # a pipe, not a terminal
+    forced = fleet_cli(str(fleet), env={"FORCE_COLOR": "1"})
+    refused = fleet_cli(str(fleet), env={"FORCE_COLOR": "1", "NO_COLOR": "1"})
+    outputs = [proc.communicate(timeout=60)[0] for proc in (plain, forced, refused)]
+    assert "\x1b[" not in outputs[0]
+    assert "\x1b[32mup" in outputs[1]
+    assert "\x1b[" not in outputs[2]
+    assert main(["fleet", "--watch", "0", str(fleet)]) == 2

@@ -107,11 +107,28 @@ def connection_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
     general_options(parser, suppress)
 
 
+def seconds(text: str) -> float:
+    """Parse a positive number of seconds (an argparse ``type``).
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        ``text`` is not a number above 0 (0 would turn waiting into not waiting at all).
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"give a number of seconds above 0, not {text}")
+    return value
+
+
 def general_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
     """Add ``--timeout`` and ``--debug`` (``suppress`` for subcommands: see above)."""
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=seconds,
         default=argparse.SUPPRESS if suppress else None,
         metavar="SECONDS",
         help="seconds to wait for a connection and for each reply (default 30; fleet: 3)",

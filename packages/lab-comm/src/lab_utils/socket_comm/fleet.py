@@ -37,7 +37,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from lab_utils.socket_comm.cli import CommandLineError, general_options
+from lab_utils.socket_comm.cli import CommandLineError, general_options, seconds
 from lab_utils.socket_comm.client import PROTOCOLS, Client
 from lab_utils.socket_comm.connection_errors import (
     ERROR_REPLIES,
@@ -338,8 +338,6 @@ def run_fleet(args: argparse.Namespace) -> int:
         raise CommandLineError(
             f"fleet reads each daemon's address and secrets from FILE; {named} does not apply"
         )
-    if args.watch is not None and args.watch <= 0:
-        raise CommandLineError(f"--watch takes a number of seconds above 0, not {args.watch:g}")
     try:
         members, warnings = read_fleet(args.file)
     except configparser.Error as error:
@@ -374,7 +372,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     fleet.add_argument("file", metavar="FILE", help="the fleet file")
     fleet.add_argument("--json", action="store_true", help="one JSON document (per round)")
     fleet.add_argument(
-        "--watch", type=float, metavar="N", help="ask again every N seconds, until Ctrl+C"
+        "--watch", type=seconds, metavar="N", help="ask again every N seconds, until Ctrl+C"
     )
     general_options(fleet, suppress=True)
     fleet.set_defaults(run=run_fleet)
