@@ -275,3 +275,14 @@ def test_timeouts_must_be_positive_seconds(capsys: pytest.CaptureFixture[str]) -
     assert "give a number of seconds above 0, not 0" in capsys.readouterr().err
     assert main(["send", "--timeout", "soon", "status"]) == 2
     assert "not a number of seconds: 'soon'" in capsys.readouterr().err
+
+
+def test_a_tls_ca_file_without_certificates_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    not_pem = tmp_path / "notes.txt"
+    not_pem.write_text("not a certificate\n")
+    assert main(["--port", "1", "send", "--tls-ca", str(not_pem), "status"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: the TLS files hold no usable certificate or key: ")
+    assert err.endswith(f" ({not_pem})\n")

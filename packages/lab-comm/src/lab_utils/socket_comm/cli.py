@@ -250,15 +250,15 @@ def client_of(args: argparse.Namespace, persistent: bool = False) -> Client:
         )
     except configparser.Error as error:
         raise CommandLineError(str(error), cause=error) from None
+    except ssl.SSLError as error:  # before OSError, its base class
+        given = ", ".join(p for p in (args.tls_ca, args.tls_cert, args.tls_key) if p)
+        what = f"the TLS files hold no usable certificate or key: {error.reason or error}"
+        raise CommandLineError(f"{what} ({given})", cause=error) from None
     except OSError as error:
         flag = next((f for f, path in files.items() if path and path == error.filename), None)
         reason = os.strerror(error.errno) if error.errno else str(error)
         what = f"cannot read the {flag} file: {reason}" if flag else str(error.strerror)
         raise CommandLineError(f"{what} ({error.filename})", cause=error) from None
-    except ssl.SSLError as error:
-        given = ", ".join(p for p in (args.tls_ca, args.tls_cert, args.tls_key) if p)
-        what = f"the TLS files hold no usable certificate or key: {error.reason or error}"
-        raise CommandLineError(f"{what} ({given})", cause=error) from None
 
 
 def where(client: Client) -> str:

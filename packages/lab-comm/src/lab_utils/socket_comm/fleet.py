@@ -225,10 +225,10 @@ def probe(member: Member, timeout: float = DEFAULT_TIMEOUT) -> Probe:
             tls_cert=None if member.tls_cert is None else str(member.tls_cert),
             tls_key=None if member.tls_key is None else str(member.tls_key),
         )
+    except (ssl.SSLError, ValueError) as error:  # SSLError before OSError, its base class
+        return result("error", f"unusable TLS or secret file: {error}")
     except OSError as error:
         return result("error", f"{error.strerror} ({error.filename})")
-    except (ssl.SSLError, ValueError) as error:
-        return result("error", f"unusable TLS or secret file: {error}")
     started = time.perf_counter()
     try:
         reply = client.send_message(member.command)
