@@ -234,6 +234,8 @@ def probe(member: Member, timeout: float = DEFAULT_TIMEOUT) -> Probe:
         reply = client.send_message(member.command)
     except (OSError, ValueError) as error:
         return result("down" if is_down(error) else "error", explain(error)[0])
+    except Exception as error:  # one odd daemon must not cost the view of all the others
+        return result("error", f"unexpected {type(error).__name__}: {error}")
     latency = round((time.perf_counter() - started) * 1000, 1)
     first = reply.strip().splitlines()[0] if reply.strip() else ""
     refusal = explain_refusal(reply)
