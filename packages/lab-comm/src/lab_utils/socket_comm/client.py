@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import configparser
+import errno
+import select
 import socket
 import ssl
 from pathlib import Path
 from types import TracebackType
 
 from lab_utils.custom_logging import CustomLogger, getLogger
+from lab_utils.socket_comm.inifile import (
+    get_text,
+    read_ini,
+    read_secret_file,
+    require_section,
+    resolve_path,
+    to_int,
+)
 from lab_utils.socket_comm.wire import (
     DEFAULT_MAX_MESSAGE,
     MAGIC,
@@ -22,19 +32,30 @@ PROTOCOLS = ("auto", "framed", "legacy")
 """``auto`` speaks framed and falls back to legacy for 0.4/0.5 daemons."""
 
 
+class ReplyTimeoutError(TimeoutError):
+    """Connected, but the daemon did not reply in time (a hung handler or a busy 0.x loop).
+
+    A :class:`TimeoutError`, so code catching ``OSError`` or ``TimeoutError`` still does.
+    """
+
+
 class Client:
     """Send commands to a :class:`~lab_utils.socket_comm.Server`.
 
     Parameters
     ----------
     config_file : str, optional
-        INI file with ``[Overall]`` ``host`` and ``port`` (both required there).
+        INI file with ``[Overall]`` ``host`` and ``port`` (both required there) and,
+        optionally, the daemon's ``secret_file``: a client may read the daemon's own file.
     host : str, optional
         Daemon address (default ``localhost``).
     port : int, optional
         Daemon port (default 1507).
     secret : str or bytes, optional
         Shared secret of a daemon that requires authentication.
+    secret_file : str, optional
+        File holding that secret (used when ``secret`` is not given; before the config
+        file's ``secret_file``).
     timeout : float, optional
         Seconds allowed to connect and for each read (None waits forever, as 0.4 did).
     protocol : str, optional
@@ -54,7 +75,12 @@ class Client:
     Raises
     ------
     configparser.Error
-        The config file has no ``[Overall]`` section or lacks an option.
+        The config file is missing, has no ``[Overall]`` section, lacks an option or holds
+        a value that is not usable; the message names the file.
+    OSError
+        A secret or TLS file cannot be read; ``filename`` is the file.
+    ssl.SSLError
+        A TLS file holds no usable certificate or key.
     """
 
     host: str = "localhost"
@@ -71,6 +97,7 @@ class Client:
         port: int | None = None,
         *,
         secret: str | bytes | None = None,
+        secret_file: str | None = None,
         timeout: float | None = 30.0,
         protocol: str = "auto",
         persistent: bool = False,
@@ -83,42 +110,69 @@ class Client:
         if protocol not in PROTOCOLS:
             raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}")
         self.logger = getLogger()
+        self.secret: bytes | None = None
         if config_file is not None:
             self.config(config_file)
         if host is not None:
             self.host = host
         if port is not None:
             self.port = int(port)
-        self.secret = secret.encode() if isinstance(secret, str) else secret
+        if secret is not None:
+            self.secret = secret.encode() if isinstance(secret, str) else secret
+        elif secret_file is not None:
+            self.secret = read_secret_file(secret_file, "secret_file")
         self.timeout = timeout
         self.protocol = protocol
         self.persistent = persistent
         self.max_reply_size = max_reply_size
         self._tls: ssl.SSLContext | None = None
         if tls or tls_ca or tls_cert:
-            self._tls = ssl.create_default_context(cafile=tls_ca)
+            for option, path in (("tls_ca", tls_ca), ("tls_cert", tls_cert), ("tls_key", tls_key)):
+                # ssl says only "No such file or directory": name the option and the file.
+                if path is not None and not Path(path).expanduser().is_file():
+                    raise FileNotFoundError(errno.ENOENT, f"TLS file not found ({option})", path)
+            self._tls = ssl.create_default_context(
+                cafile=None if tls_ca is None else str(Path(tls_ca).expanduser())
+            )
             if tls_cert:
-                self._tls.load_cert_chain(tls_cert, tls_key)
+                self._tls.load_cert_chain(
+                    Path(tls_cert).expanduser(), tls_key and Path(tls_key).expanduser()
+                )
         self._sock: socket.socket | None = None
         self._buffer = bytearray()
         self._framed_confirmed = False
 
     def config(self, config_file: str) -> None:
-        """Read ``host`` and ``port`` from the ``[Overall]`` section of ``config_file``.
+        """Read ``[Overall]`` of ``config_file``: ``host``, ``port`` and ``secret_file``.
+
+        ``secret_file`` is optional; it is the option the daemon reads, so a client on the
+        same machine can use the daemon's own file. A relative path is relative to the
+        config file's folder.
 
         Raises
         ------
         configparser.Error
-            No ``[Overall]`` section, or a missing option.
+            The file is missing, has no ``[Overall]`` section or lacks ``host`` or
+            ``port``, or ``port`` is not a number; each message names the file.
+        OSError
+            The ``secret_file`` cannot be read.
         """
-        parser = configparser.ConfigParser()
-        parser.read(Path(config_file).expanduser(), encoding="utf-8")
+        section = "Overall"
         try:
-            self.host = parser.get("Overall", "host")
-            self.port = parser.getint("Overall", "port")
+            parser = read_ini(config_file)
+            require_section(parser, section, config_file)
+            self.host = get_text(parser, section, "host", config_file)
+            port = get_text(parser, section, "port", config_file)
+            self.port = to_int(port, section, "port", config_file)
         except configparser.Error as error:
             self.logger.error("%s: %s", type(error).__name__, error)
             raise
+        secret_file = parser.get(section, "secret_file", fallback="").strip()
+        if secret_file:
+            self.secret = read_secret_file(
+                resolve_path(secret_file, config_file),
+                f"secret_file of [{section}] in {Path(config_file).expanduser()}",
+            )
         self.logger.debug("Configuration file loaded")
 
     def send_message(self, message: str) -> str:
@@ -166,7 +220,12 @@ class Client:
         return reply
 
     def _connect(self) -> socket.socket:
-        sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        except TimeoutError:
+            raise TimeoutError(
+                errno.ETIMEDOUT, f"no connection within {self.timeout:g} s"
+            ) from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self._tls is not None:
             try:
@@ -180,15 +239,26 @@ class Client:
         if not payload:
             raise ValueError("an empty message cannot be sent to a 0.x daemon (it would hang)")
         with self._connect() as sock:
-            sock.sendall(payload)
-            return _read_to_end(sock).decode("utf-8", "replace")
+            try:
+                sock.sendall(payload)
+                return _read_to_end(sock).decode("utf-8", "replace")
+            except TimeoutError:
+                raise self._reply_timeout() from None
 
     def _framed(self, payload: bytes) -> str | None:
         auth = sign(self.secret, payload) if self.secret else None
+        if self._sock is not None and _closed_by_peer(self._sock):
+            # The daemon closed an idle persistent connection (its connection_timeout):
+            # nothing was sent on it yet, so a new connection is safe.
+            self.close()
         sock = self._sock if self._sock is not None else self._connect()
         try:
             sock.sendall(frame(payload, auth))
             reply = self._read_frame(sock)
+        except TimeoutError:
+            sock.close()
+            self._sock = None
+            raise self._reply_timeout() from None
         except BaseException:
             sock.close()
             self._sock = None
@@ -231,6 +301,9 @@ class Client:
                 raise ConnectionError("the daemon closed the connection without replying")
             buffer += chunk
 
+    def _reply_timeout(self) -> ReplyTimeoutError:
+        return ReplyTimeoutError(errno.ETIMEDOUT, f"no reply within {self.timeout:g} s")
+
     def close(self) -> None:
         """Close a persistent connection (harmless when none is open)."""
         if self._sock is not None:
@@ -250,6 +323,28 @@ class Client:
     ) -> None:
         """Close the connection."""
         self.close()
+
+
+def _closed_by_peer(sock: socket.socket) -> bool:
+    """Tell whether the peer has closed an idle connection (readable with nothing to read)."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        if not readable:
+            return False
+        if not isinstance(sock, ssl.SSLSocket):
+            return sock.recv(1, socket.MSG_PEEK) == b""
+        # TLS cannot peek; an idle connection may hold session tickets, which give no data.
+        timeout = sock.gettimeout()
+        sock.settimeout(0)
+        try:
+            sock.recv(1)
+        except ssl.SSLWantReadError:
+            return False
+        finally:
+            sock.settimeout(timeout)
+        return True  # closed, or data nobody asked for: start afresh either way
+    except (OSError, ValueError):
+        return True
 
 
 def _read_to_end(sock: socket.socket) -> bytes:
