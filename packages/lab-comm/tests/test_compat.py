@@ -157,8 +157,7 @@ def test_start_daemon_in_a_thread_and_a_handler_stopping_it(tmp_path: Path) -> N
     server = Stopper()
     thread = threading.Thread(target=server.start_daemon)
     thread.start()
-    while server.address is None and thread.is_alive():
-        thread.join(0.01)
+    assert server.wait_until_serving(timeout=30)
     assert Client(host="127.0.0.1", port=server.address).send_message("shutdown") == "stopping"
     thread.join(20)
     assert not thread.is_alive()
