@@ -205,3 +205,25 @@ def test_a_signal_stop_and_help_are_normal_life_not_warnings(
     # The daemon configures no logging, so Python prints WARNING and above on stderr.
     assert err == ""
     assert "stopped normally" in out
+
+
+def test_a_bug_below_the_handlers_costs_one_connection_not_the_daemon(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Buggy(Cryostat):
+        def execute(self, message: str) -> str:
+            if message == "boom":
+                raise RuntimeError("bug in an execute override")
+            return super().execute(message)
+
+    server = Buggy(pid_file_name=str(tmp_path / "b.pid"), host="127.0.0.1", port=0)
+    with server.start_in_thread() as running:
+        with socket.create_connection(("127.0.0.1", running.address), timeout=30) as legacy:
+            legacy.sendall(b"boom")
+            assert legacy.recv(1024) == b""  # closed without a reply
+        with Client(host="127.0.0.1", port=running.address, persistent=True) as client:
+            assert client.send_message("status") == "cold"
+            with pytest.raises(OSError):
+                client.send_message("boom")
+        assert Client(host="127.0.0.1", port=running.address).send_message("status") == "cold"
+    assert caplog.text.count("RuntimeError: bug in an execute override") == 2

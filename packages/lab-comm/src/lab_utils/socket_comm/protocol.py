@@ -107,6 +107,19 @@ class Protocol:
             exchange.inbuf += data
         return self._frames(exchange)
 
+    def one_shot(self, data: bytes) -> bytes | None:
+        """Answer ``data``, the first read of a new connection, if it is a legacy message.
+
+        Returns
+        -------
+        bytes or None
+            The reply, after which the connection is closed; None when ``data`` is or may
+            be the start of a framed message (then use :meth:`received`).
+        """
+        if data[:_MAGIC_LENGTH] == MAGIC[: len(data)]:
+            return None
+        return self.answer_legacy(data)
+
     def expired(self, exchange: Exchange) -> bytes | None:
         """Say what to send to a connection that stayed idle too long before it is closed.
 

@@ -27,6 +27,7 @@ _IN = select.POLLIN
 _OUT = select.POLLOUT
 _WANT = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 _ACCEPTS_PER_WAKE = 64  # bounded, so that a flood of connections cannot starve the others
+_BUSY = 0.0002  # a poll that returns within this many seconds found work already waiting
 
 
 def tls_context(cert: str, key: str | None, ca: str | None) -> ssl.SSLContext:
@@ -184,25 +185,39 @@ class Transport:
         assert poller is not None and listener is not None and wake is not None
         listen_fd, wake_fd = listener.fileno(), wake.fileno()
         connections = self._connections
-        next_sweep = time.monotonic() + 1.0
+        monotonic = time.monotonic
+        next_sweep = monotonic() + 1.0
         while not stopped():
-            for fd, mask in poller.wait(self.poll_interval):
-                if fd == listen_fd:
-                    self._accept(listener)
-                elif fd == wake_fd:
-                    with contextlib.suppress(OSError):
-                        wake.recv(64)
-                else:
-                    conn = connections.get(fd)
-                    if conn is None:
-                        continue
-                    if mask & ~_OUT:  # readable, or an error or hang-up that recv will report
-                        self._readable(conn)
-                    if mask & _OUT and conn.events:
-                        if conn.handshaking:
-                            self._handshake(conn)
-                        else:
-                            self._flush(conn)
+            before = monotonic()
+            events = poller.wait(self.poll_interval)
+            # Accept until the queue is empty only when connections are queueing up (the
+            # poll found them at once). A lone client's next connection cannot be there
+            # yet, and trying costs a failed accept() per request.
+            accepts = _ACCEPTS_PER_WAKE if monotonic() - before < _BUSY else 1
+            for fd, mask in events:
+                conn = None
+                try:
+                    if fd == listen_fd:
+                        self._accept(listener, accepts)
+                    elif fd == wake_fd:
+                        with contextlib.suppress(OSError):
+                            wake.recv(64)
+                    else:
+                        conn = connections.get(fd)
+                        if conn is None:
+                            continue
+                        if mask & ~_OUT:  # readable, or an error or hang-up recv reports
+                            self._readable(conn)
+                        if mask & _OUT and conn.events:
+                            if conn.handshaking:
+                                self._handshake(conn)
+                            else:
+                                self._flush(conn)
+                except Exception:
+                    # A bug must cost one connection, never the daemon.
+                    self.logger.exception("Unexpected error serving a connection")
+                    if conn is not None:
+                        self._drop(conn)
                 if stopped():
                     break
             now = time.monotonic()
@@ -217,8 +232,8 @@ class Transport:
                     conn.sock.sendall(conn.outbuf)
             self._drop(conn)
 
-    def _accept(self, listener: socket.socket) -> None:
-        for _ in range(_ACCEPTS_PER_WAKE):
+    def _accept(self, listener: socket.socket, count: int) -> None:
+        for _ in range(count):
             try:
                 sock, _ = listener.accept()
             except _WANT:
@@ -230,27 +245,66 @@ class Transport:
                 self.logger.warning("Too many connections (%d): refusing one", self.max_connections)
                 sock.close()
                 continue
-            if self._tls is not None:
-                sock.setblocking(False)
-                try:
-                    tls_sock = self._tls.wrap_socket(
-                        sock, server_side=True, do_handshake_on_connect=False
-                    )
-                except (ssl.SSLError, OSError) as error:
-                    self.logger.warning("TLS setup failed: %s", error)
+            try:
+                self._serve_new(sock)
+            except Exception:
+                # A bug must cost one connection, never the daemon.
+                self.logger.exception("Unexpected error serving a new connection")
+                stale = self._connections.get(sock.fileno())
+                if stale is not None:
+                    self._drop(stale)
+                else:
                     sock.close()
-                    continue
-                conn = Connection(tls_sock, 0, handshaking=True)
-                self._want(conn, _IN)
-                continue
-            if not _DONTWAIT or sock.gettimeout() is not None:
-                # No per-call flag here, or a default timeout would make each call wait.
-                sock.setblocking(False)
-                conn = Connection(sock, 0)
-            else:
-                conn = Connection(sock, _DONTWAIT)
-            # Most one-shot clients have sent their message by now: answer without polling.
-            self._readable(conn)
+
+    def _serve_new(self, sock: socket.socket) -> None:
+        if self._tls is not None:
+            sock.setblocking(False)
+            try:
+                tls_sock = self._tls.wrap_socket(
+                    sock, server_side=True, do_handshake_on_connect=False
+                )
+            except (ssl.SSLError, OSError) as error:
+                self.logger.warning("TLS setup failed: %s", error)
+                sock.close()
+                return
+            conn = Connection(tls_sock, 0, handshaking=True)
+            self._want(conn, _IN)
+            return
+        if not _DONTWAIT or sock.gettimeout() is not None:
+            # No per-call flag here, or a default timeout would make each call wait.
+            sock.setblocking(False)
+            self._readable(Connection(sock, 0))
+            return
+        # Most one-shot clients have sent their message by now: answer it without
+        # polling and without building any connection state.
+        try:
+            data = sock.recv(_READ_SIZE, _DONTWAIT)
+        except _WANT:
+            self._want(Connection(sock, _DONTWAIT), _IN)
+            return
+        except OSError:
+            sock.close()
+            return
+        if not data:
+            sock.close()
+            return
+        reply = self.protocol.one_shot(data)
+        if reply is None:
+            self._received(Connection(sock, _DONTWAIT), data)
+            return
+        try:
+            sent = sock.send(reply, _DONTWAIT)
+        except _WANT:
+            sent = 0
+        except OSError:
+            sock.close()
+            return
+        if sent == len(reply):
+            sock.close()
+        else:  # a long reply: the rest goes out as the client reads
+            conn = Connection(sock, _DONTWAIT)
+            conn.exchange.framed = False
+            self._send(conn, reply[sent:], True)
 
     def _want(self, conn: Connection, events: int) -> None:
         if conn.events == events:
@@ -300,14 +354,16 @@ class Transport:
         if not data:
             self._drop(conn)
             return
-        if conn.closing:
-            return
-        conn.last_active = time.monotonic()
+        if not conn.closing:
+            conn.last_active = time.monotonic()
+            self._received(conn, data)
+
+    def _received(self, conn: Connection, data: bytes) -> None:
         out, close = self.protocol.received(conn.exchange, data)
         if conn.exchange.framed and not conn.nodelay:
             # Many small replies on one connection: do not let Nagle hold them back.
             with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn.nodelay = True
         if out or close:
             self._send(conn, out, close)
