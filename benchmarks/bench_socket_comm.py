@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from loadgen import Load, run_load
+from loadgen import Load, c_generator, run_load
 from peers import MESSAGE, uvloop_available
 from report import Comparison
 
@@ -101,6 +101,8 @@ def run(quick: bool = False) -> list[Comparison]:
     kinds = ["blocking", "asyncio", *(["uvloop"] if uvloop_available() else []), "ours"]
     if "uvloop" not in kinds:
         print("  uvloop is not installed: that peer is left out", flush=True)
+    generator = "C (loadgen.c)" if c_generator() else "Python, several processes"
+    print(f"  load generator: {generator}", flush=True)
     rows = []
     with ExitStack() as stack:
         servers = {kind: stack.enter_context(_server(kind)) for kind in kinds}

@@ -1,27 +1,51 @@
 """Closed-loop load on a command server that is not itself the bottleneck.
 
-N clients each send a message, wait for the whole reply and send the next one. Clients
-are blocking sockets in threads, spread over several worker processes, so the generator
-is never limited by one interpreter: its own CPU per request is measured and reported
-next to the server's, which shows whether it had headroom. A request that does not
-complete within the timeout is counted, not retried.
+N clients each send a message, wait for the whole reply and send the next one. The
+clients are threads of `loadgen.c`, compiled on first use when a C compiler is at hand;
+otherwise blocking sockets in threads spread over several worker processes, so that the
+generator is never limited by one interpreter. Its own CPU per request is measured and
+reported next to the server's: on a small machine both share the cores, and the cheaper
+the generator, the more of them the server gets. A request that does not complete
+within the timeout is counted, not retried.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import multiprocessing
 import os
 import resource
+import shutil
 import socket
 import statistics
+import subprocess
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+HERE = Path(__file__).parent
+
 STALL = 0.5
 """A reply later than this many seconds counts as a stall."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One load run, as given to a generator."""
+
+    host: str
+    port: int
+    message: bytes
+    clients: int
+    total: int
+    persistent: bool
+    server_pid: int | None
+    timeout: float
+    max_seconds: float
 
 
 @dataclass
@@ -35,7 +59,7 @@ class Load:
     stalls: int
     server_cpu: float = float("nan")  # seconds of CPU the server used during the run
     client_cpu: float = float("nan")  # seconds of CPU the generator used during the run
-    extra: dict[str, float] = field(default_factory=dict)
+    generator: str = field(default="python")
 
     @property
     def rate(self) -> float:
@@ -155,6 +179,103 @@ def _worker(
     out.close()
 
 
+def _run_python(job: Job) -> Load:
+    """The generator in Python: blocking clients in threads, up to one process per core."""
+    context = multiprocessing.get_context("fork")
+    processes = max(1, min(job.clients, os.cpu_count() or 1))
+    shares = [job.clients // processes + (i < job.clients % processes) for i in range(processes)]
+    per_client = max(1, job.total // job.clients)
+    # One barrier over every client thread of every process, plus this one: the clock
+    # starts when all are connected (persistent) and ready.
+    barrier = context.Barrier(job.clients + 1)
+    pipes, workers = [], []
+    for share in shares:
+        receiver, sender = context.Pipe(duplex=False)
+        worker = context.Process(
+            target=_worker,
+            args=((job.host, job.port), job.message, job.persistent, share, per_client,
+                  job.timeout, job.max_seconds, barrier, sender),
+        )  # fmt: skip
+        worker.start()
+        sender.close()
+        pipes.append(receiver)
+        workers.append(worker)
+    server_before = process_cpu(job.server_pid) if job.server_pid else 0.0
+    barrier.wait()
+    start = time.perf_counter()
+    results = [pipe.recv() for pipe in pipes]
+    seconds = time.perf_counter() - start
+    server_after = process_cpu(job.server_pid) if job.server_pid else float("nan")
+    for worker in workers:
+        worker.join()
+    latencies = [x for lat, _, _ in results for x in lat]
+    return Load(
+        requests=len(latencies),
+        seconds=seconds,
+        latencies=latencies,
+        timeouts=sum(t for _, t, _ in results),
+        stalls=sum(x > STALL for x in latencies),
+        server_cpu=server_after - server_before,
+        client_cpu=sum(c for _, _, c in results),
+    )
+
+
+@functools.cache
+def c_generator() -> Path | None:
+    """Compile `loadgen.c` once (cached by its content); None without a C compiler."""
+    compiler = shutil.which(os.environ.get("CC", "cc"))
+    if compiler is None:
+        return None
+    source = HERE / "loadgen.c"
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+    binary = Path(tempfile.gettempdir()) / f"lab-comm-loadgen-{digest}"
+    if not binary.exists():
+        partial = binary.with_suffix(f".{os.getpid()}")
+        built = subprocess.run(
+            [compiler, "-O2", "-pthread", "-o", str(partial), str(source)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if built.returncode != 0:
+            print(f"  loadgen.c does not compile, using the Python generator:\n{built.stderr}")
+            return None
+        partial.replace(binary)
+    return binary
+
+
+def _run_c(binary: Path, job: Job) -> Load:
+    per_client = max(1, job.total // job.clients)
+    mode = "framed" if job.persistent else "oneshot"
+    server_before = process_cpu(job.server_pid) if job.server_pid else 0.0
+    proc = subprocess.Popen(
+        [str(binary), job.host, str(job.port), job.message.decode(), str(job.clients),
+         str(per_client), str(int(job.timeout * 1000)), str(job.max_seconds), mode],
+        stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    output = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    server_after = process_cpu(job.server_pid) if job.server_pid else float("nan")
+    if proc.returncode != 0:
+        raise RuntimeError(f"loadgen exited with {proc.returncode}")
+    first, *lines = output.splitlines()
+    fields = first.split()
+    latencies = [int(line) / 1e9 for line in lines]
+    return Load(
+        requests=len(latencies),
+        seconds=float(fields[1]),
+        latencies=latencies,
+        timeouts=int(fields[3]),
+        stalls=sum(x > STALL for x in latencies),
+        server_cpu=server_after - server_before,
+        client_cpu=usage.ru_utime + usage.ru_stime,
+        generator="C",
+    )
+
+
 def run_load(
     host: str,
     port: int,
@@ -172,11 +293,11 @@ def run_load(
     Parameters
     ----------
     host, port : str, int
-        The server.
+        The server (an IPv4 address for the C generator).
     message : bytes
         The command sent each time (framed by the generator when ``persistent``).
     clients : int
-        Concurrent clients, spread over up to ``os.cpu_count()`` worker processes.
+        Concurrent clients.
     total : int
         Requests in all.
     persistent : bool
@@ -184,40 +305,6 @@ def run_load(
     server_pid : int, optional
         The server's process, whose CPU use during the run is recorded.
     """
-    context = multiprocessing.get_context("fork")
-    processes = max(1, min(clients, os.cpu_count() or 1))
-    shares = [clients // processes + (i < clients % processes) for i in range(processes)]
-    per_client = max(1, total // clients)
-    # One barrier over every client thread of every process, plus this one: the clock
-    # starts when all are connected (persistent) and ready.
-    barrier = context.Barrier(clients + 1)
-    pipes, workers = [], []
-    for share in shares:
-        receiver, sender = context.Pipe(duplex=False)
-        worker = context.Process(
-            target=_worker,
-            args=((host, port), message, persistent, share, per_client, timeout, max_seconds,
-                  barrier, sender),
-        )  # fmt: skip
-        worker.start()
-        sender.close()
-        pipes.append(receiver)
-        workers.append(worker)
-    server_before = process_cpu(server_pid) if server_pid else 0.0
-    barrier.wait()
-    start = time.perf_counter()
-    results = [pipe.recv() for pipe in pipes]
-    seconds = time.perf_counter() - start
-    server_after = process_cpu(server_pid) if server_pid else float("nan")
-    for worker in workers:
-        worker.join()
-    latencies = [x for lat, _, _ in results for x in lat]
-    return Load(
-        requests=len(latencies),
-        seconds=seconds,
-        latencies=latencies,
-        timeouts=sum(t for _, t, _ in results),
-        stalls=sum(x > STALL for x in latencies),
-        server_cpu=server_after - server_before,
-        client_cpu=sum(c for _, _, c in results),
-    )
+    binary = None if os.environ.get("LAB_BENCH_PYTHON_LOADGEN") else c_generator()
+    job = Job(host, port, message, clients, total, persistent, server_pid, timeout, max_seconds)
+    return _run_python(job) if binary is None else _run_c(binary, job)
