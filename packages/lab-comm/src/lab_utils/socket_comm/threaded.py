@@ -54,6 +54,7 @@ class DaemonThread(threading.Thread):
         super().start()
         if self.server.wait_until_serving(timeout):
             return
+        self.server.stop()  # not listening in time: do not leave it starting behind our back
         self.join(timeout)
         if self.error is not None:
             raise self.error
