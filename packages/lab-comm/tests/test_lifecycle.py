@@ -7,6 +7,7 @@ import re
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -227,3 +228,50 @@ def test_a_bug_below_the_handlers_costs_one_connection_not_the_daemon(
                 client.send_message("boom")
         assert Client(host="127.0.0.1", port=running.address).send_message("status") == "cold"
     assert caplog.text.count("RuntimeError: bug in an execute override") == 2
+
+
+def test_no_command_runs_after_quit_even_from_connections_already_queued(tmp_path: Path) -> None:
+    release = threading.Event()
+    ran: list[str] = []
+
+    class Gate(Server):
+        @command
+        def hold(self) -> str:
+            """Wait until the test has queued more connections."""
+            release.wait(30)
+            return "held"
+
+        @command
+        def mark(self) -> str:
+            """Record that it ran."""
+            ran.append("mark")
+            return "marked"
+
+    server = Gate(pid_file_name=str(tmp_path / "g.pid"), host="127.0.0.1", port=0)
+    running = server.start_in_thread()
+    address = ("127.0.0.1", running.address)
+    first = socket.create_connection(address, timeout=30)
+    first.sendall(b"hold")
+    deadline = time.monotonic() + 30
+    while server.message != "hold" and time.monotonic() < deadline:
+        time.sleep(0.01)  # the loop is now inside the handler
+    queued = []
+    for message in (b"quit", b"mark"):
+        sock = socket.create_connection(address, timeout=30)  # queued by the kernel
+        sock.sendall(message)
+        queued.append(sock)
+    release.set()
+    try:
+        assert first.recv(1024) == b"held"
+        assert queued[0].recv(1024) == b"Goodbye!"
+        try:
+            unanswered = queued[1].recv(1024)
+        except ConnectionResetError:  # closed with the message unread: a reset, no reply
+            unanswered = b""
+        assert unanswered == b""
+        running.join(30)
+        assert not running.is_alive()
+        assert ran == []
+    finally:
+        for sock in (first, *queued):
+            sock.close()

@@ -131,6 +131,7 @@ class Transport:
         self._tls: ssl.SSLContext | None = None
         self._poller: _Poller | None = None
         self._connections: dict[int, Connection] = {}
+        self._stopped: Callable[[], bool] = lambda: False
         # Written to by wake() so that the loop notices a stop at once, from any thread.
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
@@ -185,6 +186,7 @@ class Transport:
         assert poller is not None and listener is not None and wake is not None
         listen_fd, wake_fd = listener.fileno(), wake.fileno()
         connections = self._connections
+        self._stopped = stopped
         monotonic = time.monotonic
         next_sweep = monotonic() + 1.0
         while not stopped():
@@ -233,7 +235,10 @@ class Transport:
             self._drop(conn)
 
     def _accept(self, listener: socket.socket, count: int) -> None:
+        stopped = self._stopped
         for _ in range(count):
+            if stopped():  # after `quit`, queued connections get no command run
+                return
             try:
                 sock, _ = listener.accept()
             except _WANT:
