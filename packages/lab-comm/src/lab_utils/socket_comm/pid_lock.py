@@ -8,6 +8,7 @@ after its class and port, in the runtime folder: systemd's ``RuntimeDirectory=``
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import tempfile
@@ -17,6 +18,8 @@ import zc.lockfile
 
 FOLDER_NAME = "lab-comm"
 """Sub-folder of the runtime folder that holds the default PID files."""
+
+_unbound = itertools.count(1)  # daemons on a system-chosen port, numbered in this process
 
 
 def runtime_folder() -> Path:
@@ -38,11 +41,11 @@ def default_pid_file(daemon_name: str, port: int) -> str:
     daemon_name : str
         The daemon's class name.
     port : int
-        Its TCP port; 0 (a port chosen by the system) adds the process id instead, since
-        such daemons cannot collide with each other on a port.
+        Its TCP port; 0 (a port chosen by the system) gives the process id and a number
+        instead: such daemons cannot collide on a port, so none excludes another.
     """
     stem = re.sub(r"[^a-z0-9]+", "-", daemon_name.lower()).strip("-") or "daemon"
-    suffix = str(port) if port else f"pid{os.getpid()}"
+    suffix = str(port) if port else f"pid{os.getpid()}-{next(_unbound)}"
     return str(runtime_folder() / f"{stem}-{suffix}.pid")
 
 
