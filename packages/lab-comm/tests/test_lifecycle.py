@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import signal
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -277,3 +279,32 @@ def test_no_command_runs_after_quit_even_from_connections_already_queued(tmp_pat
     finally:
         for sock in (first, *queued):
             sock.close()
+
+
+def test_without_runtime_folders_pid_files_go_to_a_private_temporary_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RUNTIME_DIRECTORY", raising=False)
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    server = Cryostat(port=15072)
+    try:
+        folder = tmp_path / f"lab-comm-{os.getuid()}"
+        assert server.pid_file_name == str(folder / "cryostat-15072.pid")
+        assert folder.stat().st_mode & 0o777 == 0o700
+    finally:
+        server.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a folder to another user needs root")
+def test_a_temporary_pid_folder_owned_by_someone_else_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RUNTIME_DIRECTORY", raising=False)
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    squatted = tmp_path / f"lab-comm-{os.getuid()}"
+    squatted.mkdir()
+    os.chown(squatted, 65534, 65534)
+    with pytest.raises(PermissionError, match=str(squatted)):
+        Cryostat(port=15073)

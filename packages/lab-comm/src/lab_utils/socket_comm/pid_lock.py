@@ -23,14 +23,28 @@ _unbound = itertools.count(1)  # daemons on a system-chosen port, numbered in th
 
 
 def runtime_folder() -> Path:
-    """Return the folder for default PID files (created when missing, private to the user)."""
+    """Return the folder for default PID files (created when missing, private to the user).
+
+    Raises
+    ------
+    PermissionError
+        The folder in the shared temporary folder belongs to another user.
+    """
     for variable in ("RUNTIME_DIRECTORY", "XDG_RUNTIME_DIR"):
         value = os.environ.get(variable, "").split(":")[0]
         if value and Path(value).is_dir():
             # systemd's own folder is the service's already; the user's runtime folder is shared.
             base = Path(value)
             return base if variable == "RUNTIME_DIRECTORY" else _made(base / FOLDER_NAME)
-    return _made(Path(tempfile.gettempdir()) / f"{FOLDER_NAME}-{_user()}")
+    folder = _made(Path(tempfile.gettempdir()) / f"{FOLDER_NAME}-{_user()}")
+    getuid = getattr(os, "getuid", None)
+    if getuid is not None and folder.stat().st_uid != getuid():
+        # A shared temporary folder: someone else may have made it first.
+        raise PermissionError(
+            f"{folder} belongs to another user; give the daemon a pid_file_name or set"
+            " XDG_RUNTIME_DIR"
+        )
+    return folder
 
 
 def default_pid_file(daemon_name: str, port: int) -> str:
