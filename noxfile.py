@@ -212,4 +212,7 @@ def demo(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks next to their peers, ratios from one run (`-- --only database --quick`)."""
     session.install(*_editable_closure(META, extra="embedded"))
+    # A peer of the command-server benchmark only: asyncio on uvloop. Not a dependency of
+    # any distribution, so it is installed here and nowhere else.
+    session.install("uvloop")
     session.run("python", str(ROOT / "benchmarks" / "run.py"), *session.posargs)

@@ -1,99 +1,133 @@
-"""Command server round trips: ours next to minimal servers, same protocol, same run."""
+"""Command server round trips: ours next to three common server designs, same run.
+
+One-shot requests (the exchange of 0.4-era clients: connect, send, read to the close),
+each parsed by argparse in every server, from 1, 8 and 64 concurrent clients of a
+multi-process load generator. Every server stays up for the whole run; the repetitions
+are interleaved (each server in turn, five times) and the median of each is kept. The
+target is the fastest peer at each concurrency, and a server CPU per request no higher
+than the blocking loop's (that CPU competes with acquisition in the daemon's process).
+"""
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from loadgen import Exchange, Load, one_shot, run_load
+from loadgen import Load, c_generator, run_load
+from peers import MESSAGE, uvloop_available
 from report import Comparison
 
 HERE = Path(__file__).parent
 HOST = "127.0.0.1"
+REPS = 5
 
 
 @contextmanager
-def _server(kind: str) -> Iterator[int]:
+def _server(kind: str) -> Iterator[tuple[int, int]]:
+    """Start a peer; yield its port and process id."""
     proc = subprocess.Popen(
         [sys.executable, str(HERE / "peers.py"), kind], stdout=subprocess.PIPE, text=True
     )
     try:
         assert proc.stdout is not None
-        yield int(proc.stdout.readline())
+        yield int(proc.stdout.readline()), proc.pid
     finally:
         proc.kill()
         proc.wait()
 
 
-def _one_shot(port: int) -> Callable[[], Exchange]:
-    return lambda: lambda: one_shot(HOST, port, b"ping")
+def _median_load(loads: list[Load]) -> Load:
+    """The run with the median rate (its latencies and CPU belong together)."""
+    return sorted(loads, key=lambda load: load.rate)[len(loads) // 2]
 
 
-def _persistent(port: int) -> Callable[[], Exchange]:
-    def make() -> Exchange:
-        streams: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
-
-        async def exchange() -> None:
-            if not streams:
-                streams.append(await asyncio.open_connection(HOST, port))
-            reader, writer = streams[0]
-            writer.write(b"LABCOMM/1 4\nping")
-            await writer.drain()
-            header = await reader.readuntil(b"\n")
-            await reader.readexactly(int(header.split(b" ")[1]))
-
-        return exchange
-
-    return make
+def _notes(prefix: str, load: Load) -> dict[str, float]:
+    return {
+        f"{prefix}_rate": round(load.rate, 1),
+        f"{prefix}_p50_ms": round(load.median_ms, 3),
+        f"{prefix}_p99_ms": round(load.percentile(0.99), 3),
+        f"{prefix}_server_us_per_request": round(load.server_us_per_request, 1),
+        f"{prefix}_loadgen_us_per_request": round(load.client_us_per_request, 1),
+        f"{prefix}_timeouts": load.timeouts,
+        f"{prefix}_stalls": load.stalls,
+    }
 
 
 def _measure(
-    kind: str, exchange: Callable[[int], Callable[[], Exchange]], clients: int, total: int
-) -> Load:
-    with _server(kind) as port:
-        run_load(exchange(port), clients, min(total, 200))  # warm-up
-        return run_load(exchange(port), clients, total)
+    servers: dict[str, tuple[int, int]], clients: int, total: int, persistent: bool = False
+) -> dict[str, Load]:
+    runs: dict[str, list[Load]] = {kind: [] for kind in servers}
+    for port, _ in servers.values():  # warm-up
+        run_load(HOST, port, MESSAGE, clients, min(total, 300), persistent=persistent)
+    for _ in range(REPS):  # interleaved: a burst of load elsewhere hits every server
+        for kind, (port, pid) in servers.items():
+            load = run_load(
+                HOST, port, MESSAGE, clients, total, persistent=persistent, server_pid=pid
+            )
+            runs[kind].append(load)
+    return {kind: _median_load(loads) for kind, loads in runs.items()}
+
+
+def _print_details(what: str, loads: dict[str, Load]) -> None:
+    print(f"  {what}:")
+    for kind, load in loads.items():
+        print(
+            f"    {kind:<10} {load.rate:>9,.0f} req/s  p50 {load.median_ms:6.3f} ms"
+            f"  p99 {load.percentile(0.99):7.3f} ms  server {load.server_us_per_request:6.1f}"
+            f" us/req  loadgen {load.client_us_per_request:6.1f} us/req"
+            f"  timeouts {load.timeouts}",
+            flush=True,
+        )
+
+
+def _row(
+    what: str,
+    ours: float,
+    peer: float,
+    peer_name: str,
+    notes: dict[str, float],
+    unit: str = "req/s",
+    target: str = ">=1.0x",
+) -> Comparison:
+    return Comparison("socket_comm", what, unit, ours, peer, peer_name, target, notes)
 
 
 def run(quick: bool = False) -> list[Comparison]:
-    """Requests per second, ours against the peer, for each shape of load."""
-    total = 1000 if quick else 6000
-    cases = [
-        ("one-shot, 1 client", "blocking", _one_shot, 1, ">=0.9x"),
-        ("one-shot, 8 clients", "asyncio", _one_shot, 8, ">=1.0x"),
-        ("one-shot, 64 clients", "asyncio", _one_shot, 64, ">=1.0x"),
-        ("persistent, 8 clients", "persistent", _persistent, 8, ">=0.8x"),
-        ("persistent, 64 clients", "persistent", _persistent, 64, ">=0.8x"),
-    ]
+    """Requests per second and server CPU per request, ours against each peer."""
+    total = 1000 if quick else 4000
+    kinds = ["blocking", "asyncio", *(["uvloop"] if uvloop_available() else []), "ours"]
+    if "uvloop" not in kinds:
+        print("  uvloop is not installed: that peer is left out", flush=True)
+    generator = "C (loadgen.c)" if c_generator() else "Python, several processes"
+    print(f"  load generator: {generator}", flush=True)
     rows = []
-    for what, peer_kind, exchange, clients, target in cases:
-        peer_loads, our_loads = [], []
-        for _ in range(2 if quick else 3):  # interleaved rounds, best of each
-            peer_loads.append(_measure(peer_kind, exchange, clients, total))
-            our_loads.append(_measure("ours", exchange, clients, total))
-        peer = max(peer_loads, key=lambda load: load.rate)
-        ours = max(our_loads, key=lambda load: load.rate)
-        rows.append(
-            Comparison(
-                area="socket_comm",
-                what=what,
-                unit="req/s",
-                ours=ours.rate,
-                peer=peer.rate,
-                peer_name=f"minimal {peer_kind} server",
-                target=target,
-                notes={
-                    "ours_p50_ms": ours.median_ms,
-                    "ours_p99_ms": ours.percentile(0.99),
-                    "peer_p50_ms": peer.median_ms,
-                    "peer_p99_ms": peer.percentile(0.99),
-                    "ours_timeouts": sum(x.timeouts for x in our_loads),
-                    "ours_stalls": sum(x.stalls for x in our_loads),
-                },
-            )
-        )
+    with ExitStack() as stack:
+        servers = {kind: stack.enter_context(_server(kind)) for kind in kinds}
+        for clients in (1, 8, 64):
+            loads = _measure(servers, clients, total)
+            what = f"one-shot, {clients} client{'s' if clients > 1 else ''}"
+            _print_details(what, loads)
+            ours = loads.pop("ours")
+            fastest = max(loads, key=lambda kind: loads[kind].rate)
+            notes = _notes("ours", ours)
+            for kind, load in loads.items():
+                notes |= _notes(kind, load)
+            peer = loads[fastest]
+            rows.append(_row(what, ours.rate, peer.rate, f"fastest peer ({fastest})", notes))
+            cpu, blocking = ours.server_us_per_request, loads["blocking"].server_us_per_request
+            rows.append(_row(f"server CPU per request, {what}", cpu, blocking,
+                             "blocking accept loop", {}, unit="us", target="<=1.0x"))  # fmt: skip
+    with ExitStack() as stack:
+        servers = {kind: stack.enter_context(_server(kind)) for kind in ("persistent", "ours")}
+        for clients in (8, 64):
+            loads = _measure(servers, clients, total * 2, persistent=True)
+            what = f"persistent, {clients} clients"
+            _print_details(what, loads)
+            ours, peer = loads["ours"], loads["persistent"]
+            notes = _notes("ours", ours) | _notes("peer", peer)
+            rows.append(_row(what, ours.rate, peer.rate, "asyncio framed server", notes,
+                             target=">=0.8x"))  # fmt: skip
     return rows

@@ -1,87 +1,124 @@
-"""Minimal command servers the command-server benchmark compares with.
+"""Command servers the command-server benchmark compares with, ours among them.
 
 Run as `python peers.py KIND`; prints the listening port on stdout, then serves until
-killed. Each answers every message with the same fixed reply and does no parsing:
+killed. Every server parses each message with argparse (a subparser per command, as a
+daemon has) and answers `status --gauge N` with `running gauge=N`:
 
-- blocking:   one thread, accept, one recv, reply, close (the old design, with a sane backlog)
+- blocking:   one thread: accept, one recv, parse, reply, close (listen backlog 128)
 - asyncio:    asyncio streams, one message per connection
-- persistent: asyncio streams, many messages per connection, socket_comm's framing
-- ours:       lab_utils.socket_comm.Server with one command
+- uvloop:     the same asyncio server on uvloop (when uvloop is installed)
+- persistent: asyncio streams, many framed messages per connection (socket_comm's framing)
+- ours:       a lab_utils.socket_comm.Server subclass, as a daemon author writes one
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import socket
 import sys
 
-REPLY = b"ok"
+MESSAGE = b"status --gauge 3"
+REPLY = b"running gauge=3"
+
+
+def make_parser() -> argparse.ArgumentParser:
+    """The parser every peer uses: the shape of a daemon's parser."""
+    parser = argparse.ArgumentParser(prog="daemon", add_help=False)
+    commands = parser.add_subparsers(title="command")
+    status = commands.add_parser("status", add_help=False)
+    status.add_argument("--gauge", type=int, default=None)
+    status.set_defaults(which="status")
+    commands.add_parser("quit", add_help=False).set_defaults(which="quit")
+    return parser
+
+
+def answer(parser: argparse.ArgumentParser, data: bytes) -> bytes:
+    """Parse one message and build the reply, as each peer does."""
+    namespace = parser.parse_args(data.decode("utf-8").split())
+    return f"running gauge={namespace.gauge}".encode()
 
 
 def serve_blocking() -> None:
-    """Serve one connection at a time, like the old lab_utils server."""
+    """Serve one connection at a time, like the old lab_utils server with a sane backlog."""
+    parser = make_parser()
     with socket.create_server(("127.0.0.1", 0), backlog=128) as server:
         print(server.getsockname()[1], flush=True)
         while True:
             conn, _ = server.accept()
             with conn:
-                conn.recv(65536)
-                conn.sendall(REPLY)
+                conn.sendall(answer(parser, conn.recv(65536)))
 
 
-async def _one_message(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    await reader.read(65536)
-    writer.write(REPLY)
-    await writer.drain()
-    writer.close()
-
-
-async def _framed(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    # The framing of lab_utils.socket_comm: "LABCOMM/1 <length>\n" then the payload.
-    try:
-        while True:
-            header = await reader.readuntil(b"\n")
-            await reader.readexactly(int(header.split(b" ")[1]))
-            writer.write(b"LABCOMM/1 %d\n" % len(REPLY) + REPLY)
-            await writer.drain()
-    except (asyncio.IncompleteReadError, ConnectionError):
-        pass
-    finally:
+def _one_message(parser: argparse.ArgumentParser) -> object:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(answer(parser, await reader.read(65536)))
+        await writer.drain()
         writer.close()
+
+    return handle
+
+
+def _framed(parser: argparse.ArgumentParser) -> object:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                header = await reader.readuntil(b"\n")
+                payload = await reader.readexactly(int(header.split(b" ")[1]))
+                reply = answer(parser, payload)
+                writer.write(b"LABCOMM/1 %d\n" % len(reply) + reply)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    return handle
+
+
+async def serve_asyncio(handler: object) -> None:
+    """Serve with asyncio streams until killed."""
+    server = await asyncio.start_server(handler, "127.0.0.1", 0, backlog=1024)  # type: ignore[arg-type]
+    print(server.sockets[0].getsockname()[1], flush=True)
+    async with server:
+        await server.serve_forever()
 
 
 def serve_ours() -> None:
-    """Our Server with one trivial command, on a free port."""
-    import tempfile
+    """Our Server, with the command added the 0.4 way, on a free port."""
     import threading
 
     from lab_utils.socket_comm import Server
 
     class Bench(Server):
         def __init__(self) -> None:
-            pid = tempfile.mktemp(suffix=".pid")
-            super().__init__(pid_file_name=pid, host="127.0.0.1", port=0)
-            ping = self.sp.add_parser(name="ping", description="answer ok")
-            ping.set_defaults(func=self.ping, which="ping")
+            # Port 0: the default PID file names this process, so runs never collide.
+            super().__init__(host="127.0.0.1", port=0)
+            status = self.sp.add_parser(name="status", description="show the state")
+            status.add_argument("--gauge", type=int, default=None)
+            status.set_defaults(func=self.status, which="status")
 
-        def ping(self) -> None:
-            self.reply = "ok"
+        def status(self) -> None:
+            self.reply = f"running gauge={self.namespace.gauge}"
 
     server = Bench()
-    thread = threading.Thread(target=server.start_daemon, daemon=True)
-    thread.start()
-    while server.address is None:
-        thread.join(0.01)
-    print(server.address, flush=True)
-    thread.join()
+
+    def announce() -> None:
+        if server.wait_until_serving(timeout=60):
+            print(server.address, flush=True)
+
+    # The loop runs in the main thread, as in a daemon; a helper says when it listens.
+    threading.Thread(target=announce, daemon=True).start()
+    server.start_daemon()
 
 
-async def serve_asyncio(handler: object) -> None:
-    """Serve with asyncio streams until cancelled."""
-    server = await asyncio.start_server(handler, "127.0.0.1", 0, backlog=1024)  # type: ignore[arg-type]
-    print(server.sockets[0].getsockname()[1], flush=True)
-    async with server:
-        await server.serve_forever()
+def uvloop_available() -> bool:
+    """Whether the uvloop peer can run here."""
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 if __name__ == "__main__":
@@ -89,10 +126,18 @@ if __name__ == "__main__":
     if kind == "blocking":
         serve_blocking()
     elif kind == "asyncio":
-        asyncio.run(serve_asyncio(_one_message))
+        asyncio.run(serve_asyncio(_one_message(make_parser())))
+    elif kind == "uvloop":
+        import uvloop
+
+        if hasattr(uvloop, "run"):
+            uvloop.run(serve_asyncio(_one_message(make_parser())))
+        else:  # uvloop < 0.18
+            uvloop.install()
+            asyncio.run(serve_asyncio(_one_message(make_parser())))
+    elif kind == "persistent":
+        asyncio.run(serve_asyncio(_framed(make_parser())))
     elif kind == "ours":
         serve_ours()
-    elif kind == "persistent":
-        asyncio.run(serve_asyncio(_framed))
     else:
         sys.exit(f"unknown kind {kind!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -67,7 +68,12 @@ def start_daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
     """Start ``tests/daemons/cryo_daemon.py`` (optionally with a secret); stopped at teardown."""
     started: list[Daemon] = []
 
-    def start(secret: str | None = None, pid_file: Path | None = None, wait: bool = True) -> Daemon:
+    def start(
+        secret: str | None = None,
+        pid_file: Path | None = None,
+        wait: bool = True,
+        env: dict[str, str] | None = None,
+    ) -> Daemon:
         port = free_port()
         pid = pid_file or tmp_path / f"cryo-{port}.pid"
         marker = tmp_path / f"marker-{port}"
@@ -80,7 +86,13 @@ def start_daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
         ]
         if secret:
             args.append(secret)
-        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            args,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=None if env is None else {**os.environ, **env},
+        )
         daemon = Daemon(proc, port, pid, marker)
         started.append(daemon)
         if wait:

@@ -157,8 +157,7 @@ def test_start_daemon_in_a_thread_and_a_handler_stopping_it(tmp_path: Path) -> N
     server = Stopper()
     thread = threading.Thread(target=server.start_daemon)
     thread.start()
-    while server.address is None and thread.is_alive():
-        thread.join(0.01)
+    assert server.wait_until_serving(timeout=30)
     assert Client(host="127.0.0.1", port=server.address).send_message("shutdown") == "stopping"
     thread.join(20)
     assert not thread.is_alive()
@@ -213,3 +212,20 @@ def test_cli_shell_sends_each_line(daemon: Any) -> None:
     assert "two words" in shell.stdout
     assert "Cryo daemon stopped, bye!" in shell.stdout
     daemon.finish()
+
+
+def test_every_0_4_attribute_and_method_a_daemon_may_touch_is_there(tmp_path: Path) -> None:
+    server = Server(pid_file_name=str(tmp_path / "a.pid"), port=0)
+    try:
+        for name in (
+            "quit_flag", "host", "port", "sock", "address", "max_backlog", "socket_timeout",
+            "logger", "message", "reply", "pid_file_name", "lock", "namespace", "parser",
+            "delimiter_left", "delimiter_right", "regex", "sp",
+            "daemonize", "config", "start_daemon", "close", "create_parser", "quit",
+            "signal_handler",
+        ):  # fmt: skip
+            assert hasattr(server, name), name
+        assert server.pid_file_name == str(tmp_path / "a.pid")
+        assert server.socket_timeout == 1.0
+    finally:
+        server.close()

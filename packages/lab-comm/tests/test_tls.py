@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import ssl
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,15 +45,8 @@ class Echo(Server):
 
 
 def _run(server: Server) -> Iterator[int]:
-    thread = threading.Thread(target=server.start_daemon)
-    thread.start()
-    while server.address is None and thread.is_alive():
-        thread.join(0.01)
-    try:
-        yield int(server.address or 0)
-    finally:
-        server.stop()
-        thread.join(20)
+    with server.start_in_thread() as running:
+        yield running.address
 
 
 @pytest.fixture

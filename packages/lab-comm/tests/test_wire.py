@@ -164,10 +164,7 @@ def test_alarm_records_from_lab_log_reach_a_server(tmp_path: Any) -> None:
             self.reply = "logged"
 
     server = AlarmServer()
-    thread = threading.Thread(target=server.start_daemon)
-    thread.start()
-    while server.address is None and thread.is_alive():
-        thread.join(0.01)
+    running = server.start_in_thread()
     handler = NonPickledSocketHandler("127.0.0.1", server.address)
     handler.setFormatter(logging.Formatter(ALARM_FORMAT, DATE_FORMAT))
     logger = logging.getLogger("cryo")
@@ -180,8 +177,7 @@ def test_alarm_records_from_lab_log_reach_a_server(tmp_path: Any) -> None:
     finally:
         logger.removeHandler(handler)
         handler.close()
-        server.stop()
-        thread.join(20)
+        running.stop()
     assert received == [
         (
             "WARNING",
@@ -198,10 +194,7 @@ def test_connection_limit_and_idle_timeout(tmp_path: Any) -> None:
         connection_timeout = 0.5
 
     server = Limited(pid_file_name=str(tmp_path / "l.pid"), host="127.0.0.1", port=0)
-    thread = threading.Thread(target=server.start_daemon)
-    thread.start()
-    while server.address is None and thread.is_alive():
-        thread.join(0.01)
+    running = server.start_in_thread()
     idle = [socket.create_connection(("127.0.0.1", server.address), timeout=30) for _ in range(2)]
     try:
         with socket.create_connection(("127.0.0.1", server.address), timeout=30) as third:
@@ -212,5 +205,4 @@ def test_connection_limit_and_idle_timeout(tmp_path: Any) -> None:
     finally:
         for sock in idle:
             sock.close()
-        server.stop()
-        thread.join(20)
+        running.stop()

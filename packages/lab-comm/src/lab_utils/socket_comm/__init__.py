@@ -9,9 +9,11 @@ optional shared-secret authentication.
 from lab_utils.socket_comm.__about__ import __version__
 from lab_utils.socket_comm.client import Client
 from lab_utils.socket_comm.commands import command
+from lab_utils.socket_comm.daemon_config import ConfigValueError
 from lab_utils.socket_comm.grammar import split_message
 from lab_utils.socket_comm.parser import ArgumentParser, MessageError
 from lab_utils.socket_comm.server import Server
+from lab_utils.socket_comm.threaded import DaemonThread
 
 buffer_size = 1024
 """Read size of 0.4 peers: a reply longer than this is cut at a 0.4 client."""
@@ -19,6 +21,8 @@ buffer_size = 1024
 __all__ = [
     "ArgumentParser",
     "Client",
+    "ConfigValueError",
+    "DaemonThread",
     "MessageError",
     "Server",
     "__version__",

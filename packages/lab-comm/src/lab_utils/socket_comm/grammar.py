@@ -31,6 +31,9 @@ def split_message(message: str, left: str = "{", right: str = "}") -> list[str]:
     MessageError
         A group is not closed, or a closing delimiter has no opening one.
     """
+    if left not in message and right not in message:
+        # No groups: the common case, at C speed.
+        return [word for word in message.rstrip().split(" ") if word]
     words: list[str] = []
     current: list[str] = []
     in_word = False

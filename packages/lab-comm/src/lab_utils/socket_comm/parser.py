@@ -73,6 +73,38 @@ class ArgumentParser(argparse.ArgumentParser):
         lines += ["", self.epilog or ""]
         return "\n".join(lines)
 
+    def command_help(self, name: str) -> str:
+        """Return the help of one command: its description, usage and options.
+
+        Parameters
+        ----------
+        name : str
+            The command word.
+
+        Returns
+        -------
+        str
+            The help text, one line per option as in :meth:`full_help`.
+
+        Raises
+        ------
+        MessageError
+            No command has that name; the message lists the commands.
+        """
+        commands = dict(_commands(self))
+        sub = commands.get(name)
+        if sub is None:
+            raise MessageError(
+                f"unknown command {name!r} (commands: {', '.join(sorted(commands))})"
+            )
+        lines = [f"{name}: {sub.description or ''}".rstrip(), sub.format_usage().rstrip()]
+        for action in sub._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            label = ", ".join(action.option_strings) or (action.metavar or action.dest)
+            lines.append(f"    {label!s:<15}    {action.help or ''}".rstrip())
+        return "\n".join(lines)
+
 
 def _commands(parser: argparse.ArgumentParser) -> list[tuple[str, argparse.ArgumentParser]]:
     found: list[tuple[str, argparse.ArgumentParser]] = []

@@ -1,52 +1,47 @@
-"""The daemon: a TCP command server with a PID lock, compatible with lab_utils 0.4.
+"""The daemon users subclass: configuration, PID lock, command parser, ``execute``.
 
-Connections are served concurrently by one event loop (an idle or slow client never blocks
-the others); command handlers run one at a time in that loop, as in 0.4, so handlers that
-share ``self.namespace`` and ``self.reply`` need no change.
+Compatible with the ``Server`` of lab_utils 0.4. Bytes travel through
+:mod:`~lab_utils.socket_comm.transport` (event loop, connections, TLS) and
+:mod:`~lab_utils.socket_comm.protocol` (legacy detection, framing, authentication); this
+module holds what a daemon author touches. Connections are served concurrently; command
+handlers run one at a time in the loop's thread, as in 0.4, so handlers that share
+``self.namespace`` and ``self.reply`` need no change.
 """
 
 from __future__ import annotations
 
 import argparse
-import configparser
-import contextlib
-import selectors
+import inspect
+import re
 import signal
 import socket
-import ssl
 import threading
-import time
-from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zc.lockfile
 
 from lab_utils.custom_logging import CustomLogger, getLogger
+from lab_utils.socket_comm import pid_lock, systemd
 from lab_utils.socket_comm.commands import add_declared_commands
+from lab_utils.socket_comm.daemon_config import read_overall
 from lab_utils.socket_comm.grammar import split_message
 from lab_utils.socket_comm.parser import ArgumentParser, MessageError
-from lab_utils.socket_comm.wire import (
-    DEFAULT_MAX_MESSAGE,
-    MAGIC,
-    MAX_HEADER,
-    FrameError,
-    Verifier,
-    frame,
-    parse_header,
-)
+from lab_utils.socket_comm.protocol import AUTH_REQUIRED, Protocol
+from lab_utils.socket_comm.transport import Transport, tls_context
+from lab_utils.socket_comm.wire import DEFAULT_MAX_MESSAGE, Verifier
 
-DOCS_URL = "https://lab-utils.readthedocs.io"
-"""Where the epilog of the default parser points."""
+if TYPE_CHECKING:
+    from lab_utils.socket_comm.threaded import DaemonThread
+
+__all__ = ["AUTH_REQUIRED", "UNKNOWN_EXCEPTION", "WHICH_MISSING", "Server"]
 
 WHICH_MISSING = "Daemon error, maybe you forgot to set the 'which' argument?"
+"""Reply when a handler (or a subparser without ``which``) raises AttributeError (0.4 text)."""
 UNKNOWN_EXCEPTION = "Unknown exception! Check daemon log!"
-AUTH_REQUIRED = (
-    "Error! Authentication required: this daemon only accepts commands from clients that"
-    " know its shared secret"
-)
-
-_READ_SIZE = 65536
+"""Start of the reply when a handler raises (0.4 text)."""
+EPILOG = "Send 'help COMMAND' for the options of one command."
+"""Last line of the help reply of a daemon that sets no epilog of its own."""
 
 
 def _excerpt(text: str, limit: int = 200) -> str:
@@ -54,35 +49,24 @@ def _excerpt(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
-class _Connection:
-    """State of one client connection."""
-
-    __slots__ = ("closing", "framed", "handshaking", "inbuf", "last_active", "outbuf", "sock")
-
-    def __init__(self, sock: socket.socket, handshaking: bool = False) -> None:
-        self.sock = sock
-        self.handshaking = handshaking
-        self.inbuf = bytearray()
-        self.outbuf = bytearray()
-        self.framed: bool | None = None
-        self.closing = False
-        self.last_active = time.monotonic()
-
-
 class Server:
     """A daemon that takes commands over TCP.
 
-    Subclass it, add commands to :attr:`sp` (or override :meth:`create_parser`), and call
+    Subclass it, add commands to :attr:`sp` (or with ``@command`` methods), and call
     :meth:`start_daemon`. Each command's handler reads :attr:`namespace` and writes
-    :attr:`reply`.
+    :attr:`reply`. The help text opens with :attr:`description`, or the first paragraph of
+    the subclass's docstring. ``help`` and ``ping`` are built in unless the daemon defines
+    commands of those names.
 
     Parameters
     ----------
     config_file : str, optional
-        INI file with an ``[Overall]`` section (``host``, ``port`` and the optional limits
-        and ``secret_file``).
+        INI file with an ``[Overall]`` section (``host``, ``port`` and the optional limits,
+        TLS files and ``secret_file``). A missing file keeps the defaults, with a warning.
     pid_file_name : str, optional
         Lock file; a second daemon with the same file raises ``zc.lockfile.LockError``.
+        By default one per daemon class and port in the runtime folder (see
+        :func:`~lab_utils.socket_comm.pid_lock.default_pid_file`).
     host : str, optional
         Address to bind (default ``localhost``).
     port : int, optional
@@ -99,7 +83,9 @@ class Server:
     zc.lockfile.LockError
         Another daemon holds the PID lock.
     configparser.Error
-        The config file is invalid.
+        The config file is invalid: a value cannot be read, or ``secret_file`` cannot be
+        read (:class:`~lab_utils.socket_comm.daemon_config.ConfigValueError`, also a
+        ``ValueError``).
     """
 
     quit_flag: bool = False
@@ -109,7 +95,7 @@ class Server:
     port: int = 1507
     """TCP port."""
     sock: socket.socket | None = None
-    """The listening socket, once bound."""
+    """The listening socket, while bound."""
     address: int | None = None
     """The bound port number (the 0.4 name)."""
     max_backlog: int = 128
@@ -128,8 +114,8 @@ class Server:
     """The last message received."""
     reply: str = ""
     """Reply of the current command; handlers assign or append to it."""
-    pid_file_name: str = "/tmp/socket_comm.pid"  # noqa: S108 - the 0.4 default
-    """PID lock file."""
+    pid_file_name: str | None = None
+    """PID lock file; None (the default) derives one per daemon class and port."""
     lock: zc.lockfile.LockFile | None = None
     """The PID lock, while held."""
     namespace: argparse.Namespace
@@ -142,6 +128,14 @@ class Server:
     """Opens a group of words."""
     delimiter_right: str = "}"
     """Closes a group of words."""
+    regex: re.Pattern[str]
+    """The 0.4 splitting pattern (spaces outside a group), for daemons that use it on their
+    own text; messages are split by :func:`~lab_utils.socket_comm.split_message`, which also
+    keeps nested groups."""
+    description: str | None = None
+    """First line of the help text; None: the subclass's docstring, else its class name."""
+    config_options: tuple[str, ...] = ()
+    """Options of ``[Overall]`` the subclass reads itself (not reported as unknown)."""
     secret: bytes | None = None
     """Shared secret, when authentication is on."""
     tls_cert: str | None = None
@@ -165,13 +159,11 @@ class Server:
     ) -> None:
         self.logger = getLogger()
         self.namespace = argparse.Namespace()
-        self._selector: selectors.BaseSelector | None = None
-        self._connections: dict[int, _Connection] = {}
-        self._wake_r: socket.socket | None = None
-        self._wake_w: socket.socket | None = None
-        self._stopping = threading.Event()
-        self._verifier: Verifier | None = None
-        self._tls: ssl.SSLContext | None = None
+        self._transport: Transport | None = None
+        self._state = threading.Condition()
+        self._serving = False
+        self._finished = False
+        self._builtins_added = False
         self.served = 0
         """Commands answered since the start."""
         if config_file is not None:
@@ -187,47 +179,39 @@ class Server:
         for option, value in (("tls_cert", tls_cert), ("tls_key", tls_key), ("tls_ca", tls_ca)):
             if value is not None:
                 setattr(self, option, value)
-        if self.secret:
-            self._verifier = Verifier(self.secret)
         self.create_parser()
+        self.regex = re.compile(
+            f" (?![^{re.escape(self.delimiter_left)}{re.escape(self.delimiter_right)}]*"
+            f"{re.escape(self.delimiter_right)})"
+        )
         self.daemonize()
 
     # -- setup -------------------------------------------------------------------------
 
     def config(self, filename: str) -> None:
-        """Read ``[Overall]`` from ``filename``: host, port and the optional limits.
+        """Read ``[Overall]`` from ``filename``: host, port and the optional settings.
 
         Parameters
         ----------
         filename : str
-            The INI file (``~`` expanded). A missing file or section keeps the defaults.
+            The INI file (``~`` expanded). A missing file or section keeps the defaults and
+            logs a WARNING naming the file; unknown options are reported with the closest
+            known name.
 
         Raises
         ------
-        ValueError
-            A number option holds no number.
+        ConfigValueError
+            An option holds a value that cannot be used, or ``secret_file`` cannot be read;
+            the message names the option, the value and the file.
         """
-        parser = configparser.ConfigParser()
-        parser.read(Path(filename).expanduser(), encoding="utf-8")
-        section = "Overall"
-        self.host = parser.get(section, "host", fallback=self.host)
-        self.port = parser.getint(section, "port", fallback=self.port)
-        self.connection_timeout = parser.getfloat(
-            section, "connection_timeout", fallback=self.connection_timeout
+        values = read_overall(
+            filename,
+            self.logger,
+            {"host": self.host, "port": self.port},
+            extra_options=self.config_options,
         )
-        self.max_connections = parser.getint(
-            section, "max_connections", fallback=self.max_connections
-        )
-        self.max_message_size = parser.getint(
-            section, "max_message_size", fallback=self.max_message_size
-        )
-        for option in ("tls_cert", "tls_key", "tls_ca"):
-            value = parser.get(section, option, fallback=None)
-            if value:
-                setattr(self, option, str(Path(value).expanduser()))
-        secret_file = parser.get(section, "secret_file", fallback=None)
-        if secret_file:
-            self.secret = Path(secret_file).expanduser().read_bytes().strip()
+        for option, value in values.items():
+            setattr(self, option, value)
         self.logger.debug("Configuration file loaded: %s", filename)
 
     def create_parser(self) -> None:
@@ -236,32 +220,42 @@ class Server:
         Subclasses override it (calling this first) or extend :attr:`sp` after
         ``super().__init__()``.
         """
-        self.parser = ArgumentParser(
-            prog="daemon",
-            description="socket_comm daemon example, the user should override this",
-            epilog=f"Check out the package documentation for more information:\n{DOCS_URL}",
-        )
+        self.parser = ArgumentParser(prog="daemon", description=self._description(), epilog=EPILOG)
         self.sp = self.parser.add_subparsers(title="command", description="Daemon actions")
         quit_parser = self.sp.add_parser(name="quit", description="stops the daemon")
         quit_parser.set_defaults(func=self.quit, which="quit")
         add_declared_commands(self, self.sp)
 
+    def _description(self) -> str:
+        if isinstance(self.description, str) and self.description:
+            return self.description
+        cls = type(self)
+        doc = cls.__dict__.get("__doc__") if cls is not Server else None
+        if doc:
+            summary = inspect.cleandoc(doc).split("\n\n")[0].replace("\n", " ").strip()
+            if summary:
+                return summary
+        return f"{cls.__name__} daemon"
+
     def daemonize(self) -> None:
         """Take the PID lock (``zc.lockfile``), writing ``<pid>;<hostname>`` into the file.
+
+        Without a ``pid_file_name``, one is derived from the class name and the port in the
+        runtime folder (``$RUNTIME_DIRECTORY``, ``$XDG_RUNTIME_DIR`` or the temporary folder).
 
         Raises
         ------
         zc.lockfile.LockError
             Another process (or another daemon in this one) holds the lock.
         """
+        if not self.pid_file_name:
+            self.pid_file_name = pid_lock.default_pid_file(type(self).__name__, self.port)
         try:
-            self.lock = zc.lockfile.LockFile(
-                self.pid_file_name, content_template="{pid};{hostname}"
-            )
+            self.lock = pid_lock.take(self.pid_file_name)
         except zc.lockfile.LockError:
             self.logger.error("Could not lock %s: is another daemon running?", self.pid_file_name)
             raise
-        self.logger.debug("PID lock %s taken", self.pid_file_name)
+        self.logger.info("PID file: %s", self.pid_file_name)
 
     # -- commands ----------------------------------------------------------------------
 
@@ -273,20 +267,47 @@ class Server:
     def stop(self) -> None:
         """Ask the loop to stop after the current command (safe from any thread)."""
         self.quit_flag = True
-        self._stopping.set()
-        if self._wake_w is not None:
-            with contextlib.suppress(OSError):
-                self._wake_w.send(b"\0")
+        if self._transport is not None:
+            self._transport.wake()
 
     def signal_handler(self, signum: int, frame: FrameType | None) -> None:
-        """Handle SIGINT and SIGTERM: call :meth:`quit` and stop the loop."""
-        self.logger.warning(
-            "Signal %s received, terminating gracefully...", signal.Signals(signum).name
-        )
+        """Handle SIGINT and SIGTERM: call :meth:`quit` and stop the loop.
+
+        A stop asked for is normal life, so it is logged at INFO.
+        """
+        self.logger.info("Signal %s received, stopping", signal.Signals(signum).name)
         try:
             self.quit()
         finally:
             self.stop()
+
+    def _add_builtins(self) -> None:
+        """Add ``help`` and ``ping`` where the daemon has no commands of those names.
+
+        Done at the first message (or start), not in :meth:`create_parser`: 0.4 daemons add
+        their commands after ``super().__init__()``, and may define either name themselves.
+        """
+        self._builtins_added = True
+        subparsers = getattr(self, "sp", None)
+        if subparsers is None:
+            return
+        if "help" not in subparsers.choices:
+            helper = subparsers.add_parser(
+                name="help", description="lists the commands, or the options of one"
+            )
+            helper.add_argument("command", nargs="?", help="the command to describe")
+            helper.set_defaults(func=self._help, which="help")
+        if "ping" not in subparsers.choices:
+            ping = subparsers.add_parser(name="ping", description="answers pong (health check)")
+            ping.set_defaults(func=self._ping, which="ping")
+
+    def _help(self) -> None:
+        name = getattr(self.namespace, "command", None)
+        self.logger.info("Help requested%s", f" for {name!r}" if name else "")
+        self.reply = self.parser.command_help(name) if name else self.parser.full_help()
+
+    def _ping(self) -> None:
+        self.reply = "pong"
 
     def execute(self, message: str) -> str:
         """Parse and run one command; return the reply text.
@@ -304,6 +325,8 @@ class Server:
         str
             The reply.
         """
+        if not self._builtins_added:
+            self._add_builtins()
         self.message = message.rstrip()
         self.reply = ""
         try:
@@ -336,283 +359,142 @@ class Server:
         self.served += 1
         return self.reply
 
-    # -- the loop ----------------------------------------------------------------------
+    # -- running -----------------------------------------------------------------------
 
     def start_daemon(self) -> None:
         """Bind, serve until ``quit`` (or SIGINT/SIGTERM, or :meth:`stop`), then clean up.
 
-        Signal handlers are installed only when called from the main thread. The socket
-        and the PID lock are released on every way out.
+        Signal handlers are installed only when called from the main thread. Once the
+        socket listens, :meth:`is_serving` is true, waiters of :meth:`wait_until_serving`
+        return and systemd (``Type=notify``) is told ``READY=1``; on the way out it is told
+        ``STOPPING=1``. The socket and the PID lock are released on every way out, and the
+        PID file is removed.
 
         Raises
         ------
         OSError
-            The address could not be bound.
+            The address could not be bound; the message names it.
         """
         previous: dict[int, Any] = {}
+        if not self._builtins_added:
+            self._add_builtins()
+        verifier = Verifier(self.secret) if self.secret else None
+        protocol = Protocol(
+            self.execute, self._stopping, self.logger, verifier, self.max_message_size
+        )
+        transport = Transport(
+            protocol,
+            self.logger,
+            connection_timeout=self.connection_timeout,
+            max_connections=self.max_connections,
+            poll_interval=self.socket_timeout,
+        )
+        with self._state:
+            self._finished = False
         try:
             if threading.current_thread() is threading.main_thread():
                 for signum in (signal.SIGINT, signal.SIGTERM):
                     previous[signum] = signal.signal(signum, self.signal_handler)
-            self._bind()
-            self.logger.info("Daemon listening on %s:%s", self.host, self.address)
-            self._serve()
+            tls = tls_context(self.tls_cert, self.tls_key, self.tls_ca) if self.tls_cert else None
+            self.sock = transport.bind(self.host, self.port, self.max_backlog, tls)
+            self._transport = transport
+            self.address = self.sock.getsockname()[1]
+            self.logger.info(
+                "Daemon listening on %s:%s%s%s",
+                self.host,
+                self.address,
+                " (TLS)" if tls else "",
+                " (authentication on)" if verifier else "",
+            )
+            self._set_serving(True)
+            systemd.notify("READY=1", f"STATUS=listening on {self.host}:{self.address}")
+            transport.serve(self._stopping)
         except OSError as error:
             self.logger.error("Socket error: %s", error)
             raise
         finally:
+            if self._serving:
+                systemd.notify("STOPPING=1")
             for number, handler in previous.items():
                 signal.signal(number, handler)
             self.close()
+            self._set_serving(False, finished=True)
         self.logger.info("Daemon stopped")
 
-    def _tls_context(self) -> ssl.SSLContext | None:
-        if not self.tls_cert:
-            return None
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(self.tls_cert, self.tls_key)
-        if self.tls_ca:
-            context.load_verify_locations(self.tls_ca)
-            context.verify_mode = ssl.CERT_REQUIRED
-        return context
-
-    def _bind(self) -> None:
-        self._tls = self._tls_context()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self.host, self.port))
-            sock.listen(self.max_backlog)
-            sock.setblocking(False)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
-        self.address = sock.getsockname()[1]
-        self._selector = selectors.DefaultSelector()
-        self._selector.register(sock, selectors.EVENT_READ, None)
-        # Written to by stop() so that the loop wakes at once, from any thread.
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
-
-    def _serve(self) -> None:
-        selector = self._selector
-        assert selector is not None
-        next_sweep = time.monotonic() + 1.0
-        while not self.quit_flag:
-            for key, events in selector.select(self.socket_timeout):
-                fileobj = key.fileobj
-                if fileobj is self.sock:
-                    self._accept()
-                elif fileobj is self._wake_r:
-                    with contextlib.suppress(OSError):
-                        self._wake_r.recv(64)
-                else:
-                    conn = key.data
-                    if events & selectors.EVENT_READ:
-                        self._on_readable(conn)
-                    if events & selectors.EVENT_WRITE and conn.sock.fileno() != -1:
-                        if conn.handshaking:
-                            self._handshake(conn)
-                        else:
-                            self._flush(conn)
-                if self._quit_requested():
-                    break
-            now = time.monotonic()
-            if now >= next_sweep:
-                self._sweep(now)
-                next_sweep = now + 1.0
-        # Let the reply to `quit` (or whatever is pending) go out before closing.
-        for conn in list(self._connections.values()):
-            if conn.outbuf:
-                with contextlib.suppress(OSError):
-                    conn.sock.setblocking(True)
-                    conn.sock.settimeout(1.0)
-                    conn.sock.sendall(conn.outbuf)
-            self._drop(conn)
-
-    def _quit_requested(self) -> bool:
+    def _stopping(self) -> bool:
         # A method, not the attribute: handlers and signals change it behind the loop's back.
         return self.quit_flag
 
-    def _accept(self) -> None:
-        assert self.sock is not None and self._selector is not None
-        while True:
-            try:
-                sock, _ = self.sock.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as error:
-                self.logger.warning("accept failed: %s", error)
-                return
-            if len(self._connections) >= self.max_connections:
-                self.logger.warning("Too many connections (%d): refusing one", self.max_connections)
-                sock.close()
-                continue
-            sock.setblocking(False)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self._tls is not None:
-                sock = self._tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-            conn = _Connection(sock, handshaking=self._tls is not None)
-            self._connections[sock.fileno()] = conn
-            self._selector.register(sock, selectors.EVENT_READ, conn)
+    def _set_serving(self, serving: bool, finished: bool = False) -> None:
+        with self._state:
+            self._serving = serving
+            self._finished = finished
+            self._state.notify_all()
 
-    def _handshake(self, conn: _Connection) -> bool:
-        """Advance a TLS handshake; True once it is complete."""
-        assert self._selector is not None
-        try:
-            conn.sock.do_handshake()  # type: ignore[attr-defined]
-        except ssl.SSLWantReadError:
-            self._selector.modify(conn.sock, selectors.EVENT_READ, conn)
-            return False
-        except ssl.SSLWantWriteError:
-            self._selector.modify(conn.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, conn)
-            return False
-        except (ssl.SSLError, OSError) as error:
-            self.logger.warning("TLS handshake failed: %s", error)
-            self._drop(conn)
-            return False
-        conn.handshaking = False
-        self._selector.modify(conn.sock, selectors.EVENT_READ, conn)
-        return True
+    def is_serving(self) -> bool:
+        """Return True while the daemon listens (between binding and the end of the loop)."""
+        return self._serving
 
-    def _on_readable(self, conn: _Connection) -> None:
-        if conn.handshaking and not self._handshake(conn):
-            return
-        try:
-            data = conn.sock.recv(_READ_SIZE)
-            if isinstance(conn.sock, ssl.SSLSocket):
-                # Decrypted bytes already buffered never wake the selector: take them now.
-                while conn.sock.pending():
-                    data += conn.sock.recv(conn.sock.pending())
-        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
-            return
-        except OSError:
-            self._drop(conn)
-            return
-        if not data:
-            self._drop(conn)
-            return
-        conn.last_active = time.monotonic()
-        if conn.closing:
-            return
-        conn.inbuf += data
-        if conn.framed is None:
-            head = bytes(conn.inbuf[: len(MAGIC)])
-            if MAGIC.startswith(head) and len(head) < len(MAGIC):
-                return  # maybe the start of a header: wait for more (or the idle sweep)
-            conn.framed = head == MAGIC
-            if not conn.framed:
-                # An old client: one message, no terminator, answered at once.
-                self._answer_legacy(conn)
-                return
-        self._process_frames(conn)
+    def wait_until_serving(self, timeout: float | None = None) -> bool:
+        """Wait until the daemon listens, or its :meth:`start_daemon` has ended.
 
-    def _answer_legacy(self, conn: _Connection) -> None:
-        raw = bytes(conn.inbuf)
-        conn.inbuf.clear()
-        if self._verifier is not None:
-            reply = AUTH_REQUIRED
-            self.logger.warning("Unauthenticated (legacy) message refused")
-        else:
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                reply = "Error! The message is not valid UTF-8"
-            else:
-                reply = self.execute(text)
-        self._send(conn, reply.encode("utf-8", "replace"), close_after=True)
+        Parameters
+        ----------
+        timeout : float, optional
+            Longest wait in seconds; None waits as long as it takes.
 
-    def _process_frames(self, conn: _Connection) -> None:
-        while not conn.closing and not self.quit_flag:
-            newline = conn.inbuf.find(b"\n", 0, MAX_HEADER)
-            if newline < 0:
-                if len(conn.inbuf) >= MAX_HEADER:
-                    self._send(conn, frame(b"Error! Malformed frame header"), close_after=True)
-                return
-            try:
-                header = parse_header(bytes(conn.inbuf[:newline]), self.max_message_size)
-            except FrameError as error:
-                self._send(conn, frame(f"Error! {error}".encode()), close_after=True)
-                return
-            end = newline + 1 + header.length
-            if len(conn.inbuf) < end:
-                return
-            payload = bytes(conn.inbuf[newline + 1 : end])
-            del conn.inbuf[:end]
-            self._send(conn, frame(self._answer_framed(payload, header.auth).encode("utf-8")))
+        Returns
+        -------
+        bool
+            True when the daemon is serving (:attr:`address` is then set).
+        """
+        with self._state:
+            self._state.wait_for(lambda: self._serving or self._finished, timeout)
+            return self._serving
 
-    def _answer_framed(self, payload: bytes, auth: str | None) -> str:
-        if self._verifier is not None:
-            problem = self._verifier.check(auth, payload)
-            if problem is not None:
-                self.logger.warning("Message refused: %s", problem)
-                return f"{AUTH_REQUIRED} ({problem})"
-        try:
-            text = payload.decode("utf-8")
-        except UnicodeDecodeError:
-            return "Error! The message is not valid UTF-8"
-        return self.execute(text)
+    def start_in_thread(self, timeout: float = 30.0) -> DaemonThread:
+        """Run :meth:`start_daemon` in a thread and return once the daemon listens.
 
-    def _send(self, conn: _Connection, data: bytes, close_after: bool = False) -> None:
-        conn.outbuf += data
-        conn.closing = conn.closing or close_after
-        self._flush(conn)
+        For tests and for applications that embed a daemon. The returned thread stops the
+        daemon with ``stop()`` and is a context manager doing that on exit.
 
-    def _flush(self, conn: _Connection) -> None:
-        assert self._selector is not None
-        try:
-            while conn.outbuf:
-                sent = conn.sock.send(conn.outbuf)
-                del conn.outbuf[:sent]
-        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
-            self._selector.modify(conn.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, conn)
-            return
-        except OSError:
-            self._drop(conn)
-            return
-        if conn.closing:
-            self._drop(conn)
-        else:
-            self._selector.modify(conn.sock, selectors.EVENT_READ, conn)
+        Parameters
+        ----------
+        timeout : float
+            Longest wait for the daemon to listen, in seconds.
 
-    def _sweep(self, now: float) -> None:
-        for conn in list(self._connections.values()):
-            if now - conn.last_active < self.connection_timeout:
-                continue
-            if conn.framed is None and conn.inbuf:
-                self._answer_legacy(conn)  # a short legacy message that looked like a header
-            else:
-                self._drop(conn)
+        Returns
+        -------
+        DaemonThread
+            The running thread.
 
-    def _drop(self, conn: _Connection) -> None:
-        fd = conn.sock.fileno()
-        if fd != -1 and self._selector is not None:
-            with contextlib.suppress(KeyError, ValueError):
-                self._selector.unregister(conn.sock)
-        self._connections.pop(fd, None)
-        conn.sock.close()
+        Raises
+        ------
+        OSError
+            The daemon could not bind its address (the error from the thread).
+        TimeoutError
+            It did not listen within ``timeout``.
+        """
+        from lab_utils.socket_comm.threaded import DaemonThread
+
+        thread = DaemonThread(self)
+        thread.start(timeout)
+        return thread
 
     # -- teardown ----------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the socket and every connection, and release the PID lock (idempotent)."""
-        for conn in list(self._connections.values()):
-            self._drop(conn)
-        if self._selector is not None:
-            self._selector.close()
-            self._selector = None
-        if self.sock is not None:
-            self.sock.close()
-            self.sock = None
+        """Close the socket and every connection, release the PID lock and remove its file.
+
+        Idempotent.
+        """
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+        self.sock = None
         if self.lock is not None:
             try:
-                self.lock.close()
+                pid_lock.release(self.lock, str(self.pid_file_name), remove=True)
             except OSError as error:
                 self.logger.error("Something went wrong releasing the PID lock: %s", error)
             self.lock = None
-        for end in (self._wake_r, self._wake_w):
-            if end is not None:
-                end.close()
-        self._wake_r = self._wake_w = None

@@ -1,0 +1,449 @@
+"""Moving bytes for a daemon: the listening socket, one event loop, connections, TLS.
+
+One thread serves every connection (an idle or slow client never blocks the others) and
+hands what it reads to a :class:`~lab_utils.socket_comm.protocol.Protocol`. The loop is
+built for the one-shot exchange of old clients: a connection whose message has already
+arrived when it is accepted is answered and closed without ever entering the poller, and
+plain sockets keep their blocking mode and are read and written with ``MSG_DONTWAIT``, so
+a request costs the same system calls as in a blocking accept loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import select
+import socket
+import ssl
+import time
+from collections.abc import Callable
+
+from lab_utils.socket_comm.protocol import Exchange, Protocol
+
+_READ_SIZE = 65536
+_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
+_IN = select.POLLIN
+_OUT = select.POLLOUT
+_WANT = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+_ACCEPTS_PER_WAKE = 64  # bounded, so that a flood of connections cannot starve the others
+_BUSY = 0.0002  # a poll that returns within this many seconds found work already waiting
+
+
+def tls_context(cert: str, key: str | None, ca: str | None) -> ssl.SSLContext:
+    """Return the server-side TLS context of a daemon.
+
+    Parameters
+    ----------
+    cert, key : str
+        PEM certificate chain and private key (``key`` None: the key is in ``cert``).
+    ca : str, optional
+        CA bundle; when given, clients must present a certificate it signed.
+    """
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    if ca:
+        context.load_verify_locations(ca)
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+class _Poller:
+    """``epoll`` where there is one, ``poll`` elsewhere; timeouts in seconds."""
+
+    def __init__(self) -> None:
+        if hasattr(select, "epoll"):
+            epoll = select.epoll()
+            self.close: Callable[[], None] = epoll.close
+            self.wait: Callable[[float], list[tuple[int, int]]] = epoll.poll
+            self.register: Callable[[int, int], None] = epoll.register
+            self.modify: Callable[[int, int], None] = epoll.modify
+            self.unregister: Callable[[int], None] = epoll.unregister
+        else:  # pragma: no cover - not Linux
+            poll = select.poll()
+            self.close = lambda: None
+            self.wait = lambda seconds: poll.poll(seconds * 1000)
+            self.register = poll.register
+            self.modify = poll.modify
+            self.unregister = poll.unregister
+
+
+class Connection:
+    """One client connection: its socket, what waits to be sent, its protocol state."""
+
+    __slots__ = (
+        "closing",
+        "events",
+        "exchange",
+        "fd",
+        "flags",
+        "handshaking",
+        "last_active",
+        "nodelay",
+        "outbuf",
+        "sock",
+    )
+
+    def __init__(self, sock: socket.socket, flags: int, handshaking: bool = False) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.flags = flags
+        self.handshaking = handshaking
+        self.exchange = Exchange()
+        self.outbuf = bytearray()
+        self.closing = False
+        self.events = 0  # what the poller watches for; 0: not registered
+        self.nodelay = False
+        self.last_active = time.monotonic()
+
+
+class Transport:
+    """The listening socket and the event loop of a daemon.
+
+    Parameters
+    ----------
+    protocol : Protocol
+        Turns received bytes into replies.
+    logger : logging.Logger
+        Where connection problems are reported.
+    connection_timeout : float
+        A connection idle for this many seconds is closed.
+    max_connections : int
+        Connections served at once; more are refused.
+    poll_interval : float
+        Longest wait between checks of the stop condition.
+    """
+
+    def __init__(
+        self,
+        protocol: Protocol,
+        logger: logging.Logger,
+        connection_timeout: float,
+        max_connections: int,
+        poll_interval: float,
+    ) -> None:
+        self.protocol = protocol
+        self.logger = logger
+        self.connection_timeout = connection_timeout
+        self.max_connections = max_connections
+        self.poll_interval = poll_interval
+        self.sock: socket.socket | None = None
+        self._tls: ssl.SSLContext | None = None
+        self._poller: _Poller | None = None
+        self._connections: dict[int, Connection] = {}
+        self._stopped: Callable[[], bool] = lambda: False
+        # Written to by wake() so that the loop notices a stop at once, from any thread.
+        self._wake_r: socket.socket | None = None
+        self._wake_w: socket.socket | None = None
+
+    # -- setup -------------------------------------------------------------------------
+
+    def bind(
+        self, host: str, port: int, backlog: int, tls: ssl.SSLContext | None = None
+    ) -> socket.socket:
+        """Bind and listen on ``host:port``; return the listening socket.
+
+        Raises
+        ------
+        OSError
+            The address cannot be bound; the message names it.
+        """
+        self._tls = tls
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+            sock.listen(backlog)
+            sock.setblocking(False)
+        except OSError as error:
+            sock.close()
+            where = f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
+            if error.errno == errno.EADDRINUSE:
+                text = f"address {where} is already in use (is another daemon listening there?)"
+            else:
+                text = f"cannot listen on {where}: {error.strerror or error}"
+            raise OSError(error.errno, text) from error
+        self.sock = sock
+        self._poller = _Poller()
+        self._poller.register(sock.fileno(), _IN)
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._poller.register(self._wake_r.fileno(), _IN)
+        return sock
+
+    def wake(self) -> None:
+        """Make the loop check its stop condition now (safe from any thread and signal handler)."""
+        if self._wake_w is not None:
+            with contextlib.suppress(OSError):
+                self._wake_w.send(b"\0")
+
+    # -- the loop ----------------------------------------------------------------------
+
+    def serve(self, stopped: Callable[[], bool]) -> None:
+        """Serve connections until ``stopped()``; then send what is pending and close them."""
+        poller, listener, wake = self._poller, self.sock, self._wake_r
+        assert poller is not None and listener is not None and wake is not None
+        listen_fd, wake_fd = listener.fileno(), wake.fileno()
+        connections = self._connections
+        self._stopped = stopped
+        monotonic = time.monotonic
+        next_sweep = monotonic() + 1.0
+        while not stopped():
+            before = monotonic()
+            events = poller.wait(self.poll_interval)
+            # Accept until the queue is empty only when connections are queueing up (the
+            # poll found them at once). A lone client's next connection cannot be there
+            # yet, and trying costs a failed accept() per request.
+            accepts = _ACCEPTS_PER_WAKE if monotonic() - before < _BUSY else 1
+            for fd, mask in events:
+                conn = None
+                try:
+                    if fd == listen_fd:
+                        self._accept(listener, accepts)
+                    elif fd == wake_fd:
+                        with contextlib.suppress(OSError):
+                            wake.recv(64)
+                    else:
+                        conn = connections.get(fd)
+                        if conn is None:
+                            continue
+                        if mask & ~_OUT:  # readable, or an error or hang-up recv reports
+                            self._readable(conn)
+                        if mask & _OUT and conn.events:
+                            if conn.handshaking:
+                                self._handshake(conn)
+                            else:
+                                self._flush(conn)
+                except Exception:
+                    # A bug must cost one connection, never the daemon.
+                    self.logger.exception("Unexpected error serving a connection")
+                    if conn is not None:
+                        self._drop(conn)
+                if stopped():
+                    break
+            now = time.monotonic()
+            if now >= next_sweep:
+                self._sweep(now)
+                next_sweep = now + 1.0
+        # Let the reply to `quit` (or whatever is pending) go out before closing.
+        for conn in list(connections.values()):
+            if conn.outbuf:
+                with contextlib.suppress(OSError):
+                    conn.sock.settimeout(1.0)
+                    conn.sock.sendall(conn.outbuf)
+            self._drop(conn)
+
+    def _accept(self, listener: socket.socket, count: int) -> None:
+        stopped = self._stopped
+        for _ in range(count):
+            if stopped():  # after `quit`, queued connections get no command run
+                return
+            try:
+                sock, _ = listener.accept()
+            except _WANT:
+                return
+            except OSError as error:
+                self.logger.warning("accept failed: %s", error)
+                return
+            if len(self._connections) >= self.max_connections:
+                self.logger.warning("Too many connections (%d): refusing one", self.max_connections)
+                sock.close()
+                continue
+            try:
+                self._serve_new(sock)
+            except Exception:
+                # A bug must cost one connection, never the daemon.
+                self.logger.exception("Unexpected error serving a new connection")
+                stale = self._connections.get(sock.fileno())
+                if stale is not None:
+                    self._drop(stale)
+                else:
+                    sock.close()
+
+    def _serve_new(self, sock: socket.socket) -> None:
+        if self._tls is not None:
+            sock.setblocking(False)
+            try:
+                tls_sock = self._tls.wrap_socket(
+                    sock, server_side=True, do_handshake_on_connect=False
+                )
+            except (ssl.SSLError, OSError) as error:
+                self.logger.warning("TLS setup failed: %s", error)
+                sock.close()
+                return
+            conn = Connection(tls_sock, 0, handshaking=True)
+            self._want(conn, _IN)
+            return
+        if not _DONTWAIT or sock.gettimeout() is not None:
+            # No per-call flag here, or a default timeout would make each call wait.
+            sock.setblocking(False)
+            self._readable(Connection(sock, 0))
+            return
+        # Most one-shot clients have sent their message by now: answer it without
+        # polling and without building any connection state.
+        try:
+            data = sock.recv(_READ_SIZE, _DONTWAIT)
+        except _WANT:
+            self._want(Connection(sock, _DONTWAIT), _IN)
+            return
+        except OSError:
+            sock.close()
+            return
+        if not data:
+            sock.close()
+            return
+        reply = self.protocol.one_shot(data)
+        if reply is None:
+            self._received(Connection(sock, _DONTWAIT), data)
+            return
+        try:
+            sent = sock.send(reply, _DONTWAIT)
+        except _WANT:
+            sent = 0
+        except OSError:
+            sock.close()
+            return
+        if sent == len(reply):
+            sock.close()
+        else:  # a long reply: the rest goes out as the client reads
+            conn = Connection(sock, _DONTWAIT)
+            conn.exchange.framed = False
+            self._send(conn, reply[sent:], True)
+
+    def _want(self, conn: Connection, events: int) -> None:
+        if conn.events == events:
+            return
+        assert self._poller is not None
+        if conn.events:
+            self._poller.modify(conn.fd, events)
+        else:
+            self._poller.register(conn.fd, events)
+            self._connections[conn.fd] = conn
+        conn.events = events
+
+    def _handshake(self, conn: Connection) -> bool:
+        """Advance a TLS handshake; True once it is complete."""
+        try:
+            conn.sock.do_handshake()  # type: ignore[attr-defined]
+        except ssl.SSLWantReadError:
+            self._want(conn, _IN)
+            return False
+        except ssl.SSLWantWriteError:
+            self._want(conn, _IN | _OUT)
+            return False
+        except (ssl.SSLError, OSError) as error:
+            self.logger.warning("TLS handshake failed: %s", error)
+            self._drop(conn)
+            return False
+        conn.handshaking = False
+        self._want(conn, _IN)
+        return True
+
+    def _readable(self, conn: Connection) -> None:
+        if conn.handshaking and not self._handshake(conn):
+            return
+        sock = conn.sock
+        try:
+            data = sock.recv(_READ_SIZE, conn.flags)
+            if conn.flags == 0 and isinstance(sock, ssl.SSLSocket):
+                # Decrypted bytes already buffered never wake the poller: take them now.
+                while sock.pending():
+                    data += sock.recv(sock.pending())
+        except _WANT:
+            self._want(conn, conn.events or _IN)
+            return
+        except OSError:
+            self._drop(conn)
+            return
+        if not data:
+            self._drop(conn)
+            return
+        if not conn.closing:
+            conn.last_active = time.monotonic()
+            self._received(conn, data)
+
+    def _received(self, conn: Connection, data: bytes) -> None:
+        out, close = self.protocol.received(conn.exchange, data)
+        if conn.exchange.framed and not conn.nodelay:
+            # Many small replies on one connection: do not let Nagle hold them back.
+            with contextlib.suppress(OSError):
+                conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn.nodelay = True
+        if out or close:
+            self._send(conn, out, close)
+        else:
+            self._want(conn, conn.events or _IN)
+
+    def _send(self, conn: Connection, data: bytes, close: bool) -> None:
+        conn.closing = conn.closing or close
+        if conn.outbuf:
+            conn.outbuf += data
+        elif data:
+            try:
+                sent = conn.sock.send(data, conn.flags)
+            except _WANT:
+                sent = 0
+            except OSError:
+                self._drop(conn)
+                return
+            if sent < len(data):
+                conn.outbuf += memoryview(data)[sent:]
+        if conn.outbuf:
+            self._want(conn, _IN | _OUT)
+        elif conn.closing:
+            self._drop(conn)
+        else:
+            self._want(conn, _IN)
+
+    def _flush(self, conn: Connection) -> None:
+        try:
+            while conn.outbuf:
+                sent = conn.sock.send(conn.outbuf, conn.flags)
+                del conn.outbuf[:sent]
+        except _WANT:
+            self._want(conn, _IN | _OUT)
+            return
+        except OSError:
+            self._drop(conn)
+            return
+        if conn.closing:
+            self._drop(conn)
+        else:
+            self._want(conn, _IN)
+
+    def _sweep(self, now: float) -> None:
+        for conn in list(self._connections.values()):
+            if now - conn.last_active < self.connection_timeout:
+                continue
+            out = None if conn.closing else self.protocol.expired(conn.exchange)
+            if out is None:
+                self._drop(conn)
+            else:
+                self._send(conn, out, True)
+
+    def _drop(self, conn: Connection) -> None:
+        if conn.events:
+            conn.events = 0
+            self._connections.pop(conn.fd, None)
+            if self._poller is not None:
+                with contextlib.suppress(KeyError, ValueError, OSError):
+                    self._poller.unregister(conn.fd)
+        conn.sock.close()
+
+    # -- teardown ----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close every connection, the listening socket and the poller (idempotent)."""
+        for conn in list(self._connections.values()):
+            self._drop(conn)
+        if self._poller is not None:
+            self._poller.close()
+            self._poller = None
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+        for end in (self._wake_r, self._wake_w):
+            if end is not None:
+                end.close()
+        self._wake_r = self._wake_w = None
