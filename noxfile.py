@@ -135,7 +135,8 @@ def meta(session: nox.Session) -> None:
     session.install("--no-deps", "lab-utils==0.4.0")
     found = ["--no-index", *(a for w in wheels[:-1] for a in ("--find-links", str(w.parent)))]
     session.install(*found, str(wheels[-1]), env=FRESH_WHEELS)
-    session.run("pytest", "-p", "no:cacheprovider", str(PACKAGES / META / "tests"))
+    session.run("pytest", "-p", "no:cacheprovider", str(PACKAGES / META / "tests"),
+                *session.posargs)  # fmt: skip
 
 
 # The original single-package releases our socket_comm must interoperate with, and what
