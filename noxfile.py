@@ -135,8 +135,18 @@ def meta(session: nox.Session) -> None:
     session.install("--no-deps", "lab-utils==0.4.0")
     found = ["--no-index", *(a for w in wheels[:-1] for a in ("--find-links", str(w.parent)))]
     session.install(*found, str(wheels[-1]), env=FRESH_WHEELS)
-    session.run("pytest", "-p", "no:cacheprovider", str(PACKAGES / META / "tests"),
-                *session.posargs)  # fmt: skip
+    # The old releases' sources, read (never installed) by the migration guide's test.
+    old = pathlib.Path(session.create_tmp()) / "old-releases"
+    shutil.rmtree(old, ignore_errors=True)
+    for version in OLD_RELEASES:
+        session.run(
+            sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--dest", str(old),
+            f"lab-utils=={version}", external=True,
+        )  # fmt: skip
+    session.run(
+        "pytest", "-p", "no:cacheprovider", str(PACKAGES / META / "tests"), *session.posargs,
+        env={"LAB_UTILS_OLD_RELEASES": str(old)},
+    )  # fmt: skip
 
 
 # The original single-package releases our socket_comm must interoperate with, and what
