@@ -123,7 +123,11 @@ def isolated(session: nox.Session, package: str) -> None:
 
 @nox.session(python=PYTHONS[-1], tags=["isolated"], reuse_venv=False)
 def meta(session: nox.Session) -> None:
-    """The meta wheel replaces an old lab-utils 0.x and pulls the three pieces; its tests."""
+    """The meta wheel over an old lab-utils 0.x; its tests, also of docs and command lines.
+
+    Besides the bundle itself: the documented install commands run as written, the three
+    command lines from the installed wheels, the migration guide against the 0.x sources.
+    """
     session.install("build[uv]")
     wheels = [_wheel(session, folder) for folder in [*PIECES, META]]
     # Third-party requirements come from the index; our own names only from these wheels.

@@ -237,31 +237,33 @@ def test_lab_log_listen_json_prints_one_object_per_alarm(form: str) -> None:
     from lab_utils.custom_logging.formatters import ALARM_FORMAT, DATE_FORMAT
 
     port = _closed_port()
-    process = subprocess.Popen(
-        [*_command("lab-log", form), "listen", "--host", "127.0.0.1", "--port", str(port),
-         "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+    command = [*_command("lab-log", form), "listen", "--host", "127.0.0.1", "--port", str(port)]
     lines: queue.Queue[str] = queue.Queue()
-    stdout = process.stdout
-    assert stdout is not None
-    threading.Thread(target=lambda: [lines.put(line) for line in stdout], daemon=True).start()
-    try:
-        _wait_listening(port, process)
-        handler = NonPickledSocketHandler("127.0.0.1", port)
-        handler.setFormatter(logging.Formatter(ALARM_FORMAT, DATE_FORMAT))
-        logger = logging.getLogger("Cryo Monitor")
-        logger.propagate = False
-        logger.addHandler(handler)
+    with subprocess.Popen(
+        [*command, "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdin=subprocess.DEVNULL,
+    ) as process:  # fmt: skip
+        stdout = process.stdout
+        assert stdout is not None
+        reader = threading.Thread(target=lambda: [lines.put(line) for line in stdout])
+        reader.start()
         try:
-            logger.error("cryostat warm: 12.5 K")
+            _wait_listening(port, process)
+            handler = NonPickledSocketHandler("127.0.0.1", port)
+            handler.setFormatter(logging.Formatter(ALARM_FORMAT, DATE_FORMAT))
+            logger = logging.getLogger("Cryo Monitor")
+            logger.propagate = False
+            logger.addHandler(handler)
+            try:
+                logger.error("cryostat warm: 12.5 K")
+            finally:
+                handler.close()
+                logger.removeHandler(handler)
+            seen = _lines(lines, lambda line: "cryostat warm" in line, timeout=30)
         finally:
-            handler.close()
-            logger.removeHandler(handler)
-        seen = _lines(lines, lambda line: "cryostat warm" in line, timeout=30)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+            process.terminate()
+            process.wait(timeout=30)
+            reader.join(timeout=30)  # stdout reaches its end once the listener is gone
     # Every line on stdout is a JSON object of its own; the alarm is one of them.
     records = [json.loads(line) for line in seen if line.strip()]
     assert all(isinstance(record, dict) for record in records)
