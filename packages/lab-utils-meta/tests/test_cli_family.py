@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import queue
+import re
 import socket
 import subprocess
 import sys
@@ -152,6 +153,28 @@ def test_a_connection_problem_is_one_error_line_naming_the_address(
     with _connection_case(dist, tmp_path) as (address, args):
         result = _run([*_command(dist, form), *args])
     _assert_one_error_line(result, address)
+
+
+@pytest.mark.parametrize("form", ["console-script", "python-m"])
+@pytest.mark.parametrize("dist", ["lab-db", "lab-comm"])
+def test_global_options_work_after_the_command_too(dist: str, form: str, tmp_path: Path) -> None:
+    port = _closed_port()
+    if dist == "lab-db":
+        ini = _database_ini(tmp_path, port)
+        args = ["check-table", "readings", "--config", str(ini)]
+    else:  # `send --port 1508 status`: the daemon's own words and options come last
+        args = ["send", "--host", "127.0.0.1", "--port", str(port), "status"]
+    _assert_one_error_line(_run([*_command(dist, form), *args]), f"127.0.0.1:{port}")
+
+
+def test_lab_db_takes_database_url_in_place_of_config(database_ini: Path) -> None:
+    port = re.search(r"port = (\d+)", database_ini.read_text())[1]  # type: ignore[index]
+    result = _run(
+        [str(BIN / "lab-db"), "latest", "cryostat", "--json"],
+        env={"DATABASE_URL": f"postgresql://lab@127.0.0.1:{port}/lab"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "77.5" in _strings(json.loads(result.stdout))
 
 
 # --json where the command lines print data -------------------------------------------

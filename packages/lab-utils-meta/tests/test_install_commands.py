@@ -53,7 +53,11 @@ def _fresh_checkout(destination: Path) -> Path:
     ).stdout  # fmt: skip
     for name in filter(None, listed.split("\0")):
         source = ROOT / name
-        if source.is_file():
+        # A virtual environment left in the checkout (say, by running these very commands
+        # there) is no part of a clone.
+        if (ROOT / Path(name).parts[0] / "pyvenv.cfg").exists():
+            continue
+        if source.is_file() and not source.is_symlink():
             target = destination / name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
