@@ -76,24 +76,33 @@ def _installed(venv: Path) -> set[str]:
     return {_canonical(entry["name"]) for entry in json.loads(listed)} - INSTALLERS
 
 
-@pytest.mark.parametrize("block", ["wheels", "checkout"])
-def test_documented_install_commands_give_each_machine_what_the_page_promises(
-    block: str, tmp_path: Path
-) -> None:
+def _run_block(block: str, checkout: Path) -> list[str]:
+    """Run the block's lines in `checkout` as a user's shell would; return the venvs made."""
     lines = install_commands.commands(block)
-    checkout = _fresh_checkout(tmp_path / "lab-utils")
-    env = _user_shell_environment()
     for line in lines:
-        result = subprocess.run(
-            ["bash", "-c", line], cwd=checkout, env=env,
-            capture_output=True, text=True, timeout=900, check=False,
-        )  # fmt: skip
-        assert result.returncode == 0, f"{line}\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
-
+        _shell(line, checkout)
     # Every environment the block sets up, but the checkout's own .venv that holds nox.
     made = [m[1] for line in lines for m in [re.search(r"python3 -m venv (\S+)", line)] if m]
-    venvs = [name for name in made if name != ".venv"]
-    assert sorted(venvs) == sorted(EXPECTED), f"the {block} block should set up {list(EXPECTED)}"
+    return [name for name in made if name != ".venv"]
+
+
+def _shell(line: str, cwd: Path) -> None:
+    result = subprocess.run(
+        ["bash", "-c", line], cwd=cwd, env=_user_shell_environment(),
+        capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, f"{line}\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
+
+
+@pytest.fixture(scope="module")
+def wheels_checkout(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    """A fresh checkout after the wheels block ran in it, and the venvs the block made."""
+    checkout = _fresh_checkout(tmp_path_factory.mktemp("wheels") / "lab-utils")
+    return checkout, _run_block("wheels", checkout)
+
+
+def _assert_machines(checkout: Path, venvs: list[str]) -> None:
+    assert sorted(venvs) == sorted(EXPECTED), f"the block should set up {list(EXPECTED)}"
     for name in venvs:
         venv = checkout / name
         assert _installed(venv) == EXPECTED[name], name
@@ -116,6 +125,40 @@ def test_documented_install_commands_give_each_machine_what_the_page_promises(
             )
             assert answered.returncode == 0, answered.stderr
 
-    if block == "wheels":
-        wheels = sorted(p.name.split("-")[0] for p in (checkout / "dist").glob("*.whl"))
-        assert wheels == ["lab_comm", "lab_db", "lab_log", "lab_utils"]
+
+def test_wheels_block_builds_the_four_wheels_and_gives_each_machine_its_share(
+    wheels_checkout: tuple[Path, list[str]],
+) -> None:
+    checkout, venvs = wheels_checkout
+    wheels = sorted(p.name.split("-")[0] for p in (checkout / "dist").glob("*.whl"))
+    assert wheels == ["lab_comm", "lab_db", "lab_log", "lab_utils"]
+    _assert_machines(checkout, venvs)
+
+
+def test_wheels_server_line_replaces_an_installed_lab_utils_0_5(
+    wheels_checkout: tuple[Path, list[str]],
+) -> None:
+    checkout, _ = wheels_checkout
+    (server_line,) = [c for c in install_commands.commands("wheels") if "lab-utils" in c]
+    # The same line on a server that still holds the old single package.
+    old = "old-server"
+    upgrade = server_line.replace("python3 -m venv server && server/", f"{old}/")
+    assert upgrade != server_line, server_line
+    _shell(
+        f"python3 -m venv {old} && {old}/bin/pip install -q --no-deps lab-utils==0.5.12", checkout
+    )
+    assert _installed(checkout / old) == {"lab-utils"}
+    _shell(upgrade, checkout)
+    assert _installed(checkout / old) == EXPECTED["server"]
+    check = subprocess.run(
+        [str(checkout / old / "bin" / "python"), "-c",
+         "import lab_utils, lab_utils.database as d; print(lab_utils.__file__, d.__version__)"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert check.returncode == 0, check.stderr
+    assert check.stdout.split()[0] == "None"  # the namespace, not 0.5.12's __init__.py
+
+
+def test_checkout_block_gives_each_machine_its_share(tmp_path: Path) -> None:
+    checkout = _fresh_checkout(tmp_path / "lab-utils")
+    _assert_machines(checkout, _run_block("checkout", checkout))
