@@ -123,7 +123,11 @@ def isolated(session: nox.Session, package: str) -> None:
 
 @nox.session(python=PYTHONS[-1], tags=["isolated"], reuse_venv=False)
 def meta(session: nox.Session) -> None:
-    """The meta wheel replaces an old lab-utils 0.x and pulls the three pieces; its tests."""
+    """The meta wheel over an old lab-utils 0.x; its tests, also of docs and command lines.
+
+    Besides the bundle itself: the documented install commands run as written, the three
+    command lines from the installed wheels, the migration guide against the 0.x sources.
+    """
     session.install("build[uv]")
     wheels = [_wheel(session, folder) for folder in [*PIECES, META]]
     # Third-party requirements come from the index; our own names only from these wheels.
@@ -135,7 +139,18 @@ def meta(session: nox.Session) -> None:
     session.install("--no-deps", "lab-utils==0.4.0")
     found = ["--no-index", *(a for w in wheels[:-1] for a in ("--find-links", str(w.parent)))]
     session.install(*found, str(wheels[-1]), env=FRESH_WHEELS)
-    session.run("pytest", "-p", "no:cacheprovider", str(PACKAGES / META / "tests"))
+    # The old releases' sources, read (never installed) by the migration guide's test.
+    old = pathlib.Path(session.create_tmp()) / "old-releases"
+    shutil.rmtree(old, ignore_errors=True)
+    for version in OLD_RELEASES:
+        session.run(
+            sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--dest", str(old),
+            f"lab-utils=={version}", external=True,
+        )  # fmt: skip
+    session.run(
+        "pytest", "-p", "no:cacheprovider", str(PACKAGES / META / "tests"), *session.posargs,
+        env={"LAB_UTILS_OLD_RELEASES": str(old)},
+    )  # fmt: skip
 
 
 # The original single-package releases our socket_comm must interoperate with, and what
