@@ -113,8 +113,10 @@ def test_server_goes_down_with_a_starter_that_never_called_stop(
 ) -> None:
     starter = subprocess.Popen(
         [sys.executable, "-c", STARTER, ending],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert starter.stdout is not None
     port_text, root = starter.stdout.readline().split()
     port = int(port_text)
