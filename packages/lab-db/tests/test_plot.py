@@ -137,6 +137,15 @@ def test_missing_rows_are_a_gap_not_a_line(db: Database) -> None:
     assert sum(math.isnan(y) for y in ys) == 1
 
 
+def test_empty_buckets_are_a_gap_too(db: Database) -> None:
+    _fill(db, 10_000, skip=range(4000, 6000))
+    fig = plot_table(db, "cryo", ["t4k"], START, START + dt.timedelta(seconds=10_000), points=100)
+    ys = list(fig.axes[0].lines[0].get_ydata())
+    assert len(ys) == 81  # 80 buckets with rows, and the gap between them
+    assert math.isnan(ys[40])
+    assert sum(math.isnan(y) for y in ys) == 1
+
+
 def test_panels_per_unit_and_local_time_axis_with_its_zone(db: Database) -> None:
     _fill(db, 100)
     series = read_series(db, "cryo", ["t4k", "p_ivc"], START, START + dt.timedelta(seconds=100))

@@ -55,14 +55,16 @@ def panels(columns: Sequence[str], per: str, units: Mapping[str, str]) -> list[P
 
 
 def _gaps(times: Sequence[dt.datetime], bucket: dt.timedelta | None) -> list[int]:
-    """Indexes after which data are missing for a while (more than 3 usual steps)."""
+    """Indexes after which data are missing for a while.
+
+    Bucketed: a whole empty bucket is a hole at this resolution. Rows: a step ten times
+    the usual one, so that a busy machine's jitter does not cut the line.
+    """
     if len(times) < 3:
         return []
     steps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
-    usual = statistics.median(steps)
-    if bucket is not None:
-        usual = max(usual, bucket.total_seconds())
-    return [i for i, step in enumerate(steps) if step > 3 * usual]
+    limit = 1.5 * bucket.total_seconds() if bucket else 10 * statistics.median(steps)
+    return [i for i, step in enumerate(steps) if step > limit]
 
 
 def _with_gaps(values: Sequence[Any], gaps: Sequence[int], filler: Any) -> list[Any]:
