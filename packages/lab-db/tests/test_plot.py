@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from lab_utils.database import Database, DataType, EmbeddedPostgres
-from lab_utils.database.downsample import read_series
+from lab_utils.database.downsample import bucket_width, read_series
 from lab_utils.database.plot import Panel, figure, plot_table
 
 matplotlib = pytest.importorskip("matplotlib", reason="the test extra installs matplotlib")
@@ -95,6 +95,19 @@ def test_downsampling_returns_the_expected_buckets_and_keeps_the_extremes(
     assert max(band.high) == SPIKE  # type: ignore[type-var]
     assert min(band.low) == DIP  # type: ignore[type-var]
     assert max(band.mean) < SPIKE / 10  # type: ignore[type-var] - a spike is in the band only
+
+
+def test_bucket_width_is_rounded_up_to_whole_units() -> None:
+    day = dt.timedelta(days=1)
+    assert bucket_width(START, START + day + dt.timedelta(microseconds=1), 2000) == (
+        dt.timedelta(seconds=44)  # 43.2 s, rounded up: 1964 buckets, never more than asked
+    )
+    assert bucket_width(START, START + dt.timedelta(seconds=3), 2000) == (
+        dt.timedelta(milliseconds=2)  # 1.5 ms
+    )
+    assert bucket_width(START, START + dt.timedelta(milliseconds=1), 2000) == (
+        dt.timedelta(microseconds=1)
+    )
 
 
 def test_few_rows_come_back_as_they_are(db: Database) -> None:

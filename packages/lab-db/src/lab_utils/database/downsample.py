@@ -68,9 +68,17 @@ def span(db: Database, table: str) -> tuple[dt.datetime, dt.datetime] | None:
 
 
 def bucket_width(start: dt.datetime, end: dt.datetime, points: int) -> dt.timedelta:
-    """Return the bucket width that cuts ``[start, end)`` into at most ``points`` buckets."""
+    """Return the bucket width that cuts ``[start, end)`` into at most ``points`` buckets.
+
+    Rounded up to whole seconds from a second on, to whole milliseconds from a millisecond.
+    """
     span_us = max((end - start) // dt.timedelta(microseconds=1), 1)
-    return dt.timedelta(microseconds=max(math.ceil(span_us / points), 1))
+    width = max(math.ceil(span_us / points), 1)
+    # Whole seconds (or milliseconds) read better in a title than 0:08:19.999951.
+    for step in (1_000_000, 1_000):
+        if width >= step:
+            return dt.timedelta(microseconds=math.ceil(width / step) * step)
+    return dt.timedelta(microseconds=width)
 
 
 def read_series(

