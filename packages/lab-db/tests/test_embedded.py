@@ -16,7 +16,7 @@ import psycopg2
 import pytest
 
 from lab_utils.database import EmbeddedPostgres
-from lab_utils.database.embedded import EmbeddedError, find_binaries
+from lab_utils.database.embedded import EmbeddedError, find_binaries, reachable_temp_dir
 
 AS_ROOT = os.geteuid() == 0
 
@@ -79,6 +79,23 @@ def test_temporary_data_folder_avoids_a_private_tmpdir(
         assert _answers(server) == 42
         if AS_ROOT:
             assert not server.root.is_relative_to(private)
+
+
+def test_reachable_temp_dir_holds_a_cluster_across_restarts(
+    private: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(private))  # as nox's TMPDIR in a 0700 clone
+    root = reachable_temp_dir("lab-db-restart-")
+    try:
+        server = EmbeddedPostgres(root / "pg")
+        with server:
+            server.create_database("kept")
+        with server:
+            assert _answers(server) == 42
+            connection = psycopg2.connect(server.dsn.replace("dbname=postgres", "dbname=kept"))
+            connection.close()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.mark.skipif(not AS_ROOT, reason="only a server started by root runs as another user")

@@ -131,6 +131,26 @@ def _shared_base(user: pwd.struct_passwd) -> Path:
     )
 
 
+def reachable_temp_dir(prefix: str = "lab-db-") -> Path:
+    """Return a new temporary folder that the embedded server can use as its data folder.
+
+    The same as :func:`tempfile.mkdtemp`, except when running as root: the server then
+    runs as ``postgres`` (or ``nobody``), so the folder is made where that user can
+    reach it (``$TMPDIR`` unless it lies in a private tree, else ``/var/tmp`` or ``/tmp``)
+    and is opened to it. Use it for a cluster that must survive a restart of the server.
+
+    Raises
+    ------
+    EmbeddedError
+        Run as root with no temporary folder the server's user can reach.
+    """
+    user = EmbeddedPostgres._unprivileged_user()
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir=None if user is None else _shared_base(user)))
+    if user is not None:
+        os.chown(folder, user.pw_uid, user.pw_gid)
+    return folder
+
+
 def _safe_to_reuse(folder: Path) -> bool:
     # Ours and writable by us alone: nobody could have planted binaries in it.
     info = folder.lstat()
@@ -255,8 +275,7 @@ class EmbeddedPostgres:
         found = Path(bin_dir) if bin_dir is not None else find_binaries()
         self.bin = found if self._run_as is None else reachable_binaries(found, self._run_as)
         if data_dir is None:
-            base = None if self._run_as is None else _shared_base(self._run_as)
-            self.root = Path(tempfile.mkdtemp(prefix="lab-db-", dir=base))
+            self.root = reachable_temp_dir()
             self.data_dir = self.root / "data"
         else:
             self.root = self.data_dir = Path(data_dir).absolute()
@@ -265,7 +284,8 @@ class EmbeddedPostgres:
                 raise EmbeddedError(
                     f"the server runs as {self._run_as.pw_name!r} (PostgreSQL refuses root) and"
                     f" cannot reach its data folder {self.root}: {_why(blocked, self._run_as)};"
-                    " choose a data folder outside it (e.g. under /var/tmp) or run as another user"
+                    " choose a data folder outside it (e.g. from reachable_temp_dir(), or under"
+                    " /var/tmp) or run as another user"
                 )
 
     @staticmethod

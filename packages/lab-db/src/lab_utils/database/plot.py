@@ -139,9 +139,11 @@ def figure(
             ax.legend(loc="upper left", fontsize="small")
     if span is not None and span[1] - span[0] > dt.timedelta(seconds=1):
         axes[-1].set_xlim(span[0], span[1])
-    locator = mdates.AutoDateLocator(tz=zone)
+    # matplotlib.dates has no annotations yet (checked only where matplotlib is installed).
+    locator = mdates.AutoDateLocator(tz=zone)  # type: ignore[no-untyped-call, unused-ignore]
+    concise = mdates.ConciseDateFormatter(locator, tz=zone)  # type: ignore[no-untyped-call, unused-ignore]
     axes[-1].xaxis.set_major_locator(locator)
-    axes[-1].xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=zone))
+    axes[-1].xaxis.set_major_formatter(concise)
     at = series.times[0] if series.times else dt.datetime.now(dt.timezone.utc)
     axes[-1].set_xlabel(f"time ({zone_label(zone, at)})")
     if not series.times:
