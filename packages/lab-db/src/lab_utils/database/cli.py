@@ -22,6 +22,7 @@ from typing import Any, NoReturn, TextIO
 
 import psycopg2
 
+from lab_utils.database import text_values
 from lab_utils.database.__about__ import __version__
 from lab_utils.database.cli_errors import CommandError
 from lab_utils.database.connection_settings import settings
@@ -160,8 +161,6 @@ def _run(db: Database, args: argparse.Namespace, out: TextIO) -> int:
         db.new_column(table, args.column, DataType[args.type], constraints)
         out.write(f"column {args.column} of {table} ready\n")
     elif args.command == "insert":
-        from lab_utils.database import text_values
-
         names = [name for name, _ in args.values]
         types = require_columns(db, table, names)
         values = []
@@ -204,7 +203,8 @@ class _ShowBelowError(logging.Filter):
         return record.levelno < logging.ERROR
 
 
-def _logging(debug: bool) -> logging.Handler:
+def _logging(debug: bool) -> tuple[logging.Handler, int]:
+    """Send log records to stderr; return the handler and the root level to restore."""
     handler = logging.StreamHandler(sys.stderr)
     if debug:
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
@@ -213,9 +213,10 @@ def _logging(debug: bool) -> logging.Handler:
         handler.addFilter(_ShowBelowError())
         handler.setFormatter(_Lowercase("%(levelname)s: %(message)s"))
     root = logging.getLogger()
+    previous = root.level
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if debug else logging.WARNING)
-    return handler
+    return handler, previous
 
 
 def _connection_error(db: Database, error: psycopg2.Error) -> CommandError:
@@ -232,7 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = parser().parse_args(argv)
     debug = getattr(args, "debug", False) or os.environ.get("LAB_UTILS_DEBUG") == "1"
-    handler = _logging(debug)
+    handler, level = _logging(debug)
     try:
         if args.command == "serve":
             from lab_utils.database.serve import serve
@@ -264,3 +265,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     finally:
         logging.getLogger().removeHandler(handler)
+        logging.getLogger().setLevel(level)
