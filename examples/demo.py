@@ -4,7 +4,8 @@
 2. Logging from an INI file: coloured console, a daily JSON file, alarms to a listener.
 3. A DAQ daemon (a socket_comm Server) whose acquisition thread reads a simulated
    cryostat and writes rows through the buffered writer.
-4. A Client drives it: status, start, wait, stop, status, quit. Then a summary.
+4. A Client drives it: status, start, wait, stop, status, quit. Then a summary, and a
+   plot of what was acquired (with ``lab-db[plot]``; ``--plot FILE`` says where).
 
 Run it with ``nox -s demo`` (see the README); ``--keep-running`` leaves the daemon up so
 you can talk to it: ``python -m lab_utils.socket_comm --port PORT send status``.
@@ -31,6 +32,8 @@ from lab_utils.socket_comm import Client, Server
 
 TABLE = "cryostat"
 CHANNELS = ["stage_4k", "stage_50k", "sample", "magnet", "p_ivc", "p_ovc", "he_level", "heater"]
+UNITS = {"stage_4k": "K", "stage_50k": "K", "sample": "K", "magnet": "K",
+         "p_ivc": "mbar", "p_ovc": "mbar", "he_level": "%", "heater": "W"}  # fmt: skip
 
 LOGGING_INI = """
 [ConsoleLogger]
@@ -193,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--keep-running", action="store_true", help="leave the daemon up for a person to talk to"
     )
+    parser.add_argument(
+        "--plot", type=Path, help="where to draw what was acquired (default: in the run's folder)"
+    )
     args = parser.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="lab-utils-demo-"))
@@ -216,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         port = daemon.address
         client = Client(host="127.0.0.1", port=port, timeout=60)
         log.info("Daemon up on port %s; driving it with a Client", port)
+        acquired_from = dt.datetime.now(dt.timezone.utc)
         for command in ("status", f"start --rate {args.rate:g}"):
             log.info("> %s: %s", command, client.send_message(command))
         time.sleep(args.seconds)
@@ -257,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
                   + "".join(f"{v:12.4f}" for v in row[1:]))  # fmt: skip
         lock_free = daemon.lock is None
         print(f"\ndaemon port closed:  {_port_is_closed(port)}; PID lock released: {lock_free}")
+        picture = args.plot or work / "cryostat.png"
+        print(f"plot:                {_plot(db, acquired_from, rows[0][0], picture)}")
         print(f"finished in {time.monotonic() - began:.1f} s")
     finally:
         db.close()
@@ -267,6 +276,20 @@ def main(argv: list[str] | None = None) -> int:
         shutdown_logging()
     shutil.rmtree(work / "spool", ignore_errors=True)
     return 0
+
+
+def _plot(db: Database, start: dt.datetime, last: dt.datetime, path: Path) -> str:
+    """Draw the acquired channels, one panel per unit; return the file or what is missing."""
+    try:
+        import matplotlib  # noqa: F401 - the plot extra is optional
+    except ImportError:
+        return "skipped: pip install 'lab-db[plot]' to get one"
+    from lab_utils.database.plot import plot_table, save
+
+    end = last + dt.timedelta(milliseconds=1)
+    fig = plot_table(db, TABLE, CHANNELS, start, end, per="unit", units=UNITS, size=(1000, 900))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return str(save(fig, path))
 
 
 def _rows_in(db: Database) -> int:
