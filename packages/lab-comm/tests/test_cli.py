@@ -16,10 +16,15 @@ from typing import Any
 
 import pytest
 
-from lab_utils.socket_comm import Client, Server, __version__, command
+from lab_utils.socket_comm import (
+    Client,
+    ConfigValueError,
+    ReplyTimeoutError,
+    Server,
+    __version__,
+    command,
+)
 from lab_utils.socket_comm.__main__ import main
-from lab_utils.socket_comm.client import ReplyTimeoutError
-from lab_utils.socket_comm.inifile import ConfigValueError
 
 SECRET = "correct horse battery staple"
 

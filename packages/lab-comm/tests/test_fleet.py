@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from lab_utils.socket_comm import Server, command
+from lab_utils.socket_comm import ConfigValueError, Server, command
 from lab_utils.socket_comm.__main__ import main
 from lab_utils.socket_comm.fleet import read_fleet
 
@@ -323,3 +323,18 @@ def test_states_are_coloured_only_when_asked_and_never_with_no_color(
     assert "\x1b[32mup" in outputs[1]
     assert "\x1b[" not in outputs[2]
     assert main(["fleet", "--watch", "0", str(fleet)]) == 2
+
+
+def test_fleet_values_are_read_as_the_daemon_s_are(tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet.ini"
+    for line, accepted in [
+        ("timeout = 0", "a number of seconds above 0"),
+        ("timeout = soon", "a number of seconds above 0"),
+        ("tls = maybe", "one of 1, yes, true, on, 0, no, false, off"),
+        ("protocol = udp", "one of auto, framed, legacy"),
+    ]:
+        fleet.write_text(f"[cryostat]\nport = 1507\n{line}\n")
+        option, value = line.split(" = ")
+        with pytest.raises(ConfigValueError) as caught:
+            read_fleet(fleet)
+        assert str(caught.value) == f"[cryostat] {option} = {value!r} in {fleet} is not {accepted}"
