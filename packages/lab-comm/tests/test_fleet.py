@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,21 +29,6 @@ def fleet_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen
         [sys.executable, "-m", "lab_utils.socket_comm", "fleet", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment,
     )  # fmt: skip
-
-
-@contextmanager
-def serving(server: Server) -> Iterator[int]:
-    """Run ``server`` in a thread; yield its port; stop it afterwards."""
-    thread = threading.Thread(target=server.start_daemon)
-    thread.start()
-    try:
-        while server.address is None and thread.is_alive():
-            thread.join(0.01)
-        assert server.address is not None, "the daemon did not start"
-        yield int(server.address)
-    finally:
-        server.stop()
-        thread.join(20)
 
 
 class Rendezvous(Server):
@@ -76,11 +60,11 @@ def lab(start_daemon: Callable[..., Any], tmp_path: Path) -> Iterator[dict[str, 
     secret_file = tmp_path / "secret"
     secret_file.write_text(SECRET)
     bare = Server(pid_file_name=str(tmp_path / "bare.pid"), host="127.0.0.1", port=0)
-    with serving(bare) as bare_port:
+    with bare.start_in_thread() as running:
         yield {
             "cryo": start_daemon(),
             "guarded": start_daemon(secret=SECRET),
-            "bare_port": bare_port,
+            "bare_port": running.address,
             "secret_file": secret_file,
         }
 
@@ -172,12 +156,12 @@ def test_all_daemons_are_asked_at_once(tmp_path: Path, capsys: pytest.CaptureFix
     barrier = threading.Barrier(2)
     left = Rendezvous(tmp_path / "left.pid", barrier)
     right = Rendezvous(tmp_path / "right.pid", barrier)
-    with serving(left) as left_port, serving(right) as right_port:
+    with left.start_in_thread() as left_running, right.start_in_thread() as right_running:
         fleet = write_fleet(
             tmp_path / "pair.ini",
             {
-                "left": {"host": "127.0.0.1", "port": left_port, "command": "meet"},
-                "right": {"host": "127.0.0.1", "port": right_port, "command": "meet"},
+                "left": {"host": "127.0.0.1", "port": left_running.address, "command": "meet"},
+                "right": {"host": "127.0.0.1", "port": right_running.address, "command": "meet"},
             },
         )
         assert main(["fleet", "--timeout", "30", str(fleet)]) == 0
@@ -189,7 +173,8 @@ def test_a_daemon_that_accepts_but_never_answers_is_in_error_not_down(
 ) -> None:
     barrier = threading.Barrier(2)  # nobody else comes: `meet` hangs until we abort it
     alone = Rendezvous(tmp_path / "alone.pid", barrier)
-    with serving(alone) as port:
+    with alone.start_in_thread() as running:
+        port = running.address
         fleet = write_fleet(
             tmp_path / "hung.ini", {"hung": {"host": "127.0.0.1", "port": port, "command": "meet"}}
         )
@@ -286,7 +271,8 @@ def test_tls_daemons_with_their_ca_and_without(
     daemon = Cryostat(
         pid_file_name=str(tmp_path / "tls.pid"), host="127.0.0.1", port=0, tls_cert=str(server_pem)
     )
-    with serving(daemon) as port:
+    with daemon.start_in_thread() as running:
+        port = running.address
         fleet = write_fleet(
             tmp_path / "tls.ini",
             {
