@@ -239,19 +239,6 @@ def test_unknown_options_are_warned_about_with_the_closest_name(tmp_path: Path) 
     ]
 
 
-@pytest.fixture
-def free_port() -> Callable[[], int]:
-    """A port nothing listens on (a daemon that is down)."""
-    import socket
-
-    def find() -> int:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            return int(probe.getsockname()[1])
-
-    return find
-
-
 class Cryostat(Server):
     @command
     def status(self) -> str:
