@@ -5,7 +5,6 @@ Run with ``--serve`` to keep it running on port 1507 for ``python -m lab_utils.s
 
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 from lab_utils.socket_comm import Client, Server, command
@@ -34,16 +33,13 @@ def main() -> None:
     if "--serve" in sys.argv:
         EchoDaemon(1507).start_daemon()
         return
-    daemon = EchoDaemon(0)
-    thread = threading.Thread(target=daemon.start_daemon)
-    thread.start()
-    while daemon.address is None and thread.is_alive():
-        thread.join(0.01)
-    client = Client(host="127.0.0.1", port=daemon.address)
-    print(client.send_message("echo --text {hello, lab}"))
-    print(client.send_message("add --a 2 --b 40"))
-    print(client.send_message("quit"))
-    thread.join()
+    # start_in_thread() returns once the daemon listens (or raises why it could not);
+    # leaving the block stops it and joins its thread.
+    with EchoDaemon(0).start_in_thread() as running:
+        client = Client(host="127.0.0.1", port=running.address)
+        print(client.send_message("echo --text {hello, lab}"))
+        print(client.send_message("add --a 2 --b 40"))
+        print(client.send_message("quit"))
 
 
 if __name__ == "__main__":

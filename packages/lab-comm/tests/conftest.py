@@ -23,6 +23,12 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@pytest.fixture(name="free_port")
+def free_port_finder() -> Callable[[], int]:
+    """:func:`free_port` itself: a port nothing listens on, a daemon that is down."""
+    return free_port
+
+
 def wait_listening(
     port: int, proc: subprocess.Popen[str] | None = None, timeout: float = 30
 ) -> None:

@@ -10,16 +10,20 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from lab_utils.socket_comm import Client, Server, __version__, command
+from lab_utils.socket_comm import (
+    Client,
+    ConfigValueError,
+    ReplyTimeoutError,
+    Server,
+    __version__,
+    command,
+)
 from lab_utils.socket_comm.__main__ import main
-from lab_utils.socket_comm.client import ReplyTimeoutError
-from lab_utils.socket_comm.inifile import ConfigValueError
 
 SECRET = "correct horse battery staple"
 
@@ -34,21 +38,6 @@ def run_cli(
         [sys.executable, "-m", "lab_utils.socket_comm", *args],
         input=stdin, capture_output=True, text=True, timeout=60, check=False, env=environment,
     )  # fmt: skip
-
-
-@contextmanager
-def serving(server: Server) -> Iterator[int]:
-    """Run ``server`` in a thread; yield its port; stop it afterwards."""
-    thread = threading.Thread(target=server.start_daemon)
-    thread.start()
-    try:
-        while server.address is None and thread.is_alive():
-            thread.join(0.01)
-        assert server.address is not None, "the daemon did not start"
-        yield int(server.address)
-    finally:
-        server.stop()
-        thread.join(20)
 
 
 class Recorder(Server):
@@ -73,9 +62,11 @@ class Recorder(Server):
 @pytest.fixture
 def recorder(tmp_path: Path) -> Iterator[tuple[Recorder, int]]:
     server = Recorder(tmp_path / "recorder.pid")
-    with serving(server) as port:
-        yield server, port
-    server.release.set()
+    with server.start_in_thread() as running:
+        try:
+            yield server, running.address
+        finally:
+            server.release.set()  # a held command must not keep the daemon from stopping
 
 
 def test_version_names_the_distribution(capsys: pytest.CaptureFixture[str]) -> None:
@@ -260,7 +251,10 @@ def test_a_persistent_client_outlives_the_daemon_closing_an_idle_connection(
 ) -> None:
     server = Recorder(tmp_path / "idle.pid")
     server.connection_timeout = 0.2
-    with serving(server) as port, Client(host="127.0.0.1", port=port, persistent=True) as client:
+    with (
+        server.start_in_thread() as running,
+        Client(host="127.0.0.1", port=running.address, persistent=True) as client,
+    ):
         assert client.send_message("quit now").startswith("Error! ")
         assert client._sock is not None
         # Wait (with a deadline) until the daemon's idle sweep has closed our connection.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal, Optional
@@ -169,14 +168,7 @@ def test_parameters_without_an_option_form_fail_at_definition() -> None:
 
 def test_typed_options_arrive_over_the_wire(tmp_path: Path) -> None:
     server = Instrument(pid_file_name=str(tmp_path / "wire.pid"), host="127.0.0.1", port=0)
-    thread = threading.Thread(target=server.start_daemon)
-    thread.start()
-    try:
-        while server.address is None and thread.is_alive():
-            thread.join(0.01)
-        client = Client(host="127.0.0.1", port=server.address, timeout=30)
+    with server.start_in_thread() as running:
+        client = Client(host="127.0.0.1", port=running.address, timeout=30)
         assert client.send_message("configure --no-fast --n 3") == "(False, False, 3, None, 'run')"
         assert client.send_message("scan --volts 0.5 1") == "([0.5, 1.0], None)"
-    finally:
-        server.stop()
-        thread.join(20)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from lab_utils.socket_comm import Client, ConfigValueError, Server
+from lab_utils.socket_comm.fleet import read_fleet
 
 
 def _daemon(tmp_path: Path, config: Path | str) -> Server:
@@ -45,13 +46,18 @@ def test_unknown_option_is_reported_with_the_closest_name(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     config = tmp_path / "daemon.ini"
-    config.write_text("[Overall]\nhost = 127.0.0.1\nprot = 1600\nmax_conections = 3\n")
+    config.write_text(
+        "[Overall]\nhost = 127.0.0.1\nprot = 1600\nmax_conections = 3\nwavelength = 532\n"
+    )
     with caplog.at_level(logging.WARNING):
         server = Server(str(config), str(tmp_path / "d.pid"))
     server.close()
     messages = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert f"Unknown option 'prot' in [Overall] of {config}; did you mean 'port'?" in messages
     assert any("'max_conections'" in m and "did you mean 'max_connections'?" in m for m in messages)
+    # Nothing close: the known names are listed instead.
+    (far,) = [m for m in messages if "'wavelength'" in m]
+    assert far.startswith(f"Unknown option 'wavelength' in [Overall] of {config} (known: host, ")
     assert server.port == 1507  # the typo did not set anything
 
 
@@ -123,3 +129,60 @@ def test_port_in_use_names_the_address(tmp_path: Path) -> None:
         with pytest.raises(OSError, match=f"address 127.0.0.1:{port} is already in use"):
             server.start_in_thread()
     assert server.lock is None
+
+
+def test_one_config_error_class_for_daemon_client_and_fleet_files(tmp_path: Path) -> None:
+    daemon_ini = tmp_path / "daemon.ini"
+    daemon_ini.write_text("[Overall]\nport = abc\n")
+    client_ini = tmp_path / "client.ini"
+    client_ini.write_text("[Overall]\nhost = localhost\nport = abc\n")
+    fleet_ini = tmp_path / "fleet.ini"
+    fleet_ini.write_text("[cryostat]\nport = abc\n")
+    with pytest.raises(ConfigValueError):
+        _daemon(tmp_path, daemon_ini)
+    with pytest.raises(ConfigValueError):
+        Client(config_file=str(client_ini))
+    with pytest.raises(ConfigValueError):
+        read_fleet(fleet_ini)
+
+
+def test_one_overall_file_serves_daemon_and_client_without_warnings(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "cryo.key").write_text("s3cret\n")
+    config = tmp_path / "daemon.ini"
+    config.write_text(
+        "[Overall]\nhost = 127.0.0.1\nport = 1600\nsecret_file = cryo.key\n"
+        "connection_timeout = 10\nmax_connections = 8\nmax_message_size = 1024\n"
+        "tls_cert = server.pem\ntls_key = server.key\ntls_ca = lab-ca.pem\n"
+        "timeout = 5\npersistent = yes\ntls = no\n"
+    )
+    with caplog.at_level(logging.DEBUG):
+        server = _daemon(tmp_path, config)
+        server.close()
+        client = Client(config_file=str(config))
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert (server.max_connections, server.secret) == (8, b"s3cret")
+    assert server.tls_cert == str(tmp_path / "server.pem")
+    assert (client.host, client.port, client.secret) == ("127.0.0.1", 1600, b"s3cret")
+    # The daemon's TLS files are its own certificate and the CA of its clients: a client
+    # reading the same file must not take them for its own.
+    assert client._tls is None
+
+
+def test_a_config_file_that_is_not_utf8_is_an_error_naming_it(tmp_path: Path) -> None:
+    config = tmp_path / "daemon.ini"
+    config.write_bytes(b"[Overall]\nhost = caf\xe9\n")
+    with pytest.raises(ConfigValueError, match=f"{config} is not UTF-8 text"):
+        _daemon(tmp_path, config)
+
+
+def test_an_empty_secret_file_is_an_error_naming_it_and_the_config(tmp_path: Path) -> None:
+    (tmp_path / "cryo.key").write_text("\n")
+    config = tmp_path / "daemon.ini"
+    config.write_text("[Overall]\nsecret_file = cryo.key\n")
+    with pytest.raises(ConfigValueError) as caught:
+        _daemon(tmp_path, config)
+    assert str(tmp_path / "cryo.key") in str(caught.value)
+    assert str(config) in str(caught.value)
+    assert "is empty" in str(caught.value)

@@ -9,13 +9,12 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from lab_utils.socket_comm import Server, command
+from lab_utils.socket_comm import ConfigValueError, Server, command
 from lab_utils.socket_comm.__main__ import main
 from lab_utils.socket_comm.fleet import read_fleet
 
@@ -30,21 +29,6 @@ def fleet_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen
         [sys.executable, "-m", "lab_utils.socket_comm", "fleet", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment,
     )  # fmt: skip
-
-
-@contextmanager
-def serving(server: Server) -> Iterator[int]:
-    """Run ``server`` in a thread; yield its port; stop it afterwards."""
-    thread = threading.Thread(target=server.start_daemon)
-    thread.start()
-    try:
-        while server.address is None and thread.is_alive():
-            thread.join(0.01)
-        assert server.address is not None, "the daemon did not start"
-        yield int(server.address)
-    finally:
-        server.stop()
-        thread.join(20)
 
 
 class Rendezvous(Server):
@@ -76,11 +60,11 @@ def lab(start_daemon: Callable[..., Any], tmp_path: Path) -> Iterator[dict[str, 
     secret_file = tmp_path / "secret"
     secret_file.write_text(SECRET)
     bare = Server(pid_file_name=str(tmp_path / "bare.pid"), host="127.0.0.1", port=0)
-    with serving(bare) as bare_port:
+    with bare.start_in_thread() as running:
         yield {
             "cryo": start_daemon(),
             "guarded": start_daemon(secret=SECRET),
-            "bare_port": bare_port,
+            "bare_port": running.address,
             "secret_file": secret_file,
         }
 
@@ -172,12 +156,12 @@ def test_all_daemons_are_asked_at_once(tmp_path: Path, capsys: pytest.CaptureFix
     barrier = threading.Barrier(2)
     left = Rendezvous(tmp_path / "left.pid", barrier)
     right = Rendezvous(tmp_path / "right.pid", barrier)
-    with serving(left) as left_port, serving(right) as right_port:
+    with left.start_in_thread() as left_running, right.start_in_thread() as right_running:
         fleet = write_fleet(
             tmp_path / "pair.ini",
             {
-                "left": {"host": "127.0.0.1", "port": left_port, "command": "meet"},
-                "right": {"host": "127.0.0.1", "port": right_port, "command": "meet"},
+                "left": {"host": "127.0.0.1", "port": left_running.address, "command": "meet"},
+                "right": {"host": "127.0.0.1", "port": right_running.address, "command": "meet"},
             },
         )
         assert main(["fleet", "--timeout", "30", str(fleet)]) == 0
@@ -189,7 +173,8 @@ def test_a_daemon_that_accepts_but_never_answers_is_in_error_not_down(
 ) -> None:
     barrier = threading.Barrier(2)  # nobody else comes: `meet` hangs until we abort it
     alone = Rendezvous(tmp_path / "alone.pid", barrier)
-    with serving(alone) as port:
+    with alone.start_in_thread() as running:
+        port = running.address
         fleet = write_fleet(
             tmp_path / "hung.ini", {"hung": {"host": "127.0.0.1", "port": port, "command": "meet"}}
         )
@@ -254,19 +239,6 @@ def test_unknown_options_are_warned_about_with_the_closest_name(tmp_path: Path) 
     ]
 
 
-@pytest.fixture
-def free_port() -> Callable[[], int]:
-    """A port nothing listens on (a daemon that is down)."""
-    import socket
-
-    def find() -> int:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            return int(probe.getsockname()[1])
-
-    return find
-
-
 class Cryostat(Server):
     @command
     def status(self) -> str:
@@ -286,7 +258,8 @@ def test_tls_daemons_with_their_ca_and_without(
     daemon = Cryostat(
         pid_file_name=str(tmp_path / "tls.pid"), host="127.0.0.1", port=0, tls_cert=str(server_pem)
     )
-    with serving(daemon) as port:
+    with daemon.start_in_thread() as running:
+        port = running.address
         fleet = write_fleet(
             tmp_path / "tls.ini",
             {
@@ -323,3 +296,18 @@ def test_states_are_coloured_only_when_asked_and_never_with_no_color(
     assert "\x1b[32mup" in outputs[1]
     assert "\x1b[" not in outputs[2]
     assert main(["fleet", "--watch", "0", str(fleet)]) == 2
+
+
+def test_fleet_values_are_read_as_the_daemon_s_are(tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet.ini"
+    for line, accepted in [
+        ("timeout = 0", "a number of seconds above 0"),
+        ("timeout = soon", "a number of seconds above 0"),
+        ("tls = maybe", "one of 1, yes, true, on, 0, no, false, off"),
+        ("protocol = udp", "one of auto, framed, legacy"),
+    ]:
+        fleet.write_text(f"[cryostat]\nport = 1507\n{line}\n")
+        option, value = line.split(" = ")
+        with pytest.raises(ConfigValueError) as caught:
+            read_fleet(fleet)
+        assert str(caught.value) == f"[cryostat] {option} = {value!r} in {fleet} is not {accepted}"

@@ -281,12 +281,19 @@ def test_no_command_runs_after_quit_even_from_connections_already_queued(tmp_pat
             sock.close()
 
 
-def test_without_runtime_folders_pid_files_go_to_a_private_temporary_folder(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def no_runtime_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Neither systemd's nor the XDG runtime folder; the temporary folder is ``tmp_path``."""
     monkeypatch.delenv("RUNTIME_DIRECTORY", raising=False)
     monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    return tmp_path
+
+
+def test_without_runtime_folders_pid_files_go_to_a_private_temporary_folder(
+    no_runtime_folders: Path,
+) -> None:
+    tmp_path = no_runtime_folders
     server = Cryostat(port=15072)
     try:
         folder = tmp_path / f"lab-comm-{os.getuid()}"
@@ -298,11 +305,9 @@ def test_without_runtime_folders_pid_files_go_to_a_private_temporary_folder(
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="giving a folder to another user needs root")
 def test_a_temporary_pid_folder_owned_by_someone_else_is_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    no_runtime_folders: Path,
 ) -> None:
-    monkeypatch.delenv("RUNTIME_DIRECTORY", raising=False)
-    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    tmp_path = no_runtime_folders
     squatted = tmp_path / f"lab-comm-{os.getuid()}"
     squatted.mkdir()
     os.chown(squatted, 65534, 65534)

@@ -19,3 +19,10 @@ def test_lab_utils_is_a_namespace_package() -> None:
     namespace = importlib.import_module("lab_utils")
     # A regular package would have a __file__; a PEP 420 namespace has none.
     assert getattr(namespace, "__file__", None) is None
+
+
+def test_errors_are_public_and_one_class_each() -> None:
+    from lab_utils.socket_comm import client, inifile
+
+    assert module.ConfigValueError is inifile.ConfigValueError
+    assert module.ReplyTimeoutError is client.ReplyTimeoutError

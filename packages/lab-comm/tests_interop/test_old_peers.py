@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -98,23 +97,16 @@ class _Echo(Server):
 
 def test_old_client_to_our_server(old_python: str, tmp_path: Path) -> None:
     server = _Echo(str(tmp_path / "ours.pid"))
-    thread = threading.Thread(target=server.start_daemon)
-    thread.start()
-    try:
-        while server.address is None and thread.is_alive():
-            thread.join(0.01)
+    with server.start_in_thread() as running:
         script = textwrap.dedent(f"""
             from lab_utils.socket_comm import Client
-            c = Client(host="127.0.0.1", port={server.address})
+            c = Client(host="127.0.0.1", port={running.address})
             print(c.send_message("echo --text {{a b}}"))
             print(c.send_message("bogus")[:6])
         """)
         result = subprocess.run(
             [old_python, "-c", script], capture_output=True, text=True, timeout=60, check=False
         )
-    finally:
-        server.stop()
-        thread.join(20)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["echo: a b", "Error!"]
 
@@ -150,15 +142,8 @@ class Cryostat(Server):
 @pytest.fixture
 def our_daemon(tmp_path: Path) -> Iterator[int]:
     server = Cryostat(pid_file_name=str(tmp_path / "ours.pid"), host="127.0.0.1", port=0)
-    thread = threading.Thread(target=server.start_daemon)
-    thread.start()
-    try:
-        while server.address is None and thread.is_alive():
-            thread.join(0.01)
-        yield int(server.address or 0)
-    finally:
-        server.stop()
-        thread.join(20)
+    with server.start_in_thread() as running:
+        yield running.address
 
 
 def test_fleet_shows_an_old_daemon_without_status_as_up(

@@ -7,10 +7,10 @@ optional shared-secret authentication.
 """
 
 from lab_utils.socket_comm.__about__ import __version__
-from lab_utils.socket_comm.client import Client
+from lab_utils.socket_comm.client import Client, ReplyTimeoutError
 from lab_utils.socket_comm.commands import command
-from lab_utils.socket_comm.daemon_config import ConfigValueError
 from lab_utils.socket_comm.grammar import split_message
+from lab_utils.socket_comm.inifile import ConfigValueError
 from lab_utils.socket_comm.parser import ArgumentParser, MessageError
 from lab_utils.socket_comm.server import Server
 from lab_utils.socket_comm.threaded import DaemonThread
@@ -24,6 +24,7 @@ __all__ = [
     "ConfigValueError",
     "DaemonThread",
     "MessageError",
+    "ReplyTimeoutError",
     "Server",
     "__version__",
     "buffer_size",

@@ -12,12 +12,12 @@ from types import TracebackType
 
 from lab_utils.custom_logging import CustomLogger, getLogger
 from lab_utils.socket_comm.inifile import (
+    WHOLE_NUMBER,
     get_text,
     read_ini,
     read_secret_file,
     require_section,
     resolve_path,
-    to_int,
 )
 from lab_utils.socket_comm.wire import (
     DEFAULT_MAX_MESSAGE,
@@ -163,7 +163,7 @@ class Client:
             require_section(parser, section, config_file)
             self.host = get_text(parser, section, "host", config_file)
             port = get_text(parser, section, "port", config_file)
-            self.port = to_int(port, section, "port", config_file)
+            self.port = WHOLE_NUMBER.read(port, section, "port", config_file)
         except configparser.Error as error:
             self.logger.error("%s: %s", type(error).__name__, error)
             raise

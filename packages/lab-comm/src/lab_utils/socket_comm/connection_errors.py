@@ -7,9 +7,7 @@ import socket
 import ssl
 
 from lab_utils.socket_comm.client import ReplyTimeoutError
-
-AUTH_REPLY = "Error! Authentication required"
-"""How a daemon with a shared secret starts its refusal (the wire text of every version)."""
+from lab_utils.socket_comm.wire import AUTH_REFUSAL
 
 ERROR_REPLIES = ("Error!", "Unknown exception!", "Daemon error")
 """Starts of the replies in which a daemon says a command failed."""
@@ -87,7 +85,7 @@ def explain_refusal(reply: str) -> tuple[str, str] | None:
     tuple or None
         The explanation of an authentication refusal.
     """
-    if not reply.startswith(AUTH_REPLY):
+    if not reply.startswith(AUTH_REFUSAL):
         return None
     detail = reply[reply.rfind("(") + 1 : -1] if reply.endswith(")") else "authentication required"
     return (

@@ -1,71 +1,65 @@
-"""The daemon's ``[Overall]`` section: what it may hold, how each value is read and checked.
+"""The daemon's ``[Overall]`` section: what it may hold, and how the daemon reads it.
 
 As in lab_utils 0.4, every option has a fallback, so a missing file or section still starts
 the daemon on ``localhost:1507``; unlike 0.4 that is said in a WARNING naming the file.
 Unknown options are reported with the closest known name, values that cannot be read are
-errors naming the option, and paths are relative to the file's folder.
+errors naming the option, and paths are relative to the file's folder (the reading itself
+is :mod:`~lab_utils.socket_comm.inifile`'s, shared with the client and the fleet file).
 """
 
 from __future__ import annotations
 
-import configparser
-import difflib
 import logging
-from collections.abc import Callable, Iterable
+import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from lab_utils.socket_comm.inifile import (
+    BYTES,
+    COUNT,
+    PORT,
+    SECONDS,
+    ConfigValueError,
+    ValueKind,
+    load_ini,
+    read_secret_file,
+    resolve_path,
+    unknown_options,
+)
 
 SECTION = "Overall"
 """The section a daemon reads (the name 0.4 used; shared with the client's file)."""
 
-
-class ConfigValueError(configparser.Error, ValueError):
-    """An option of the daemon's file holds a value that cannot be used.
-
-    A :class:`configparser.Error` (what config problems raise in the suite) and a
-    :class:`ValueError` (what 0.4 raised for ``port = abc``), so both kinds of handlers
-    catch it.
-    """
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise ValueError(text)
-    return value
-
-
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise ValueError(text)
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise ValueError(text)
-    return value
-
-
-_Reader = Callable[[str], Any]
-
-OPTIONS: dict[str, tuple[_Reader | None, str]] = {
-    "host": (str, "a host name or address"),
-    "port": (_port, "a whole number from 0 to 65535"),
-    "connection_timeout": (_positive_float, "a number of seconds above 0"),
-    "max_connections": (_positive_int, "a whole number above 0"),
-    "max_message_size": (_positive_int, "a number of bytes above 0"),
-    "tls_cert": (None, "a path"),
-    "tls_key": (None, "a path"),
-    "tls_ca": (None, "a path"),
-    "secret_file": (None, "a path"),
+OPTIONS: dict[str, ValueKind[Any] | None] = {
+    "host": ValueKind(str, "a host name or address"),
+    "port": PORT,
+    "connection_timeout": SECONDS,
+    "max_connections": COUNT,
+    "max_message_size": BYTES,
+    "tls_cert": None,
+    "tls_key": None,
+    "tls_ca": None,
+    "secret_file": None,
 }
-"""Options the daemon reads: how each value is converted (None: a path) and what is accepted."""
+"""Options the daemon reads, and how each value is read (None: a path)."""
 
-CLIENT_OPTIONS = ("timeout", "persistent", "tls")
-"""Options a client may read from the same file; the daemon ignores them without a warning."""
+CLIENT_OPTIONS = ("host", "port", "secret_file", "timeout", "persistent", "tls")
+"""Options a client may read from the same file (the daemon's own file will do for a client
+on the same machine): :meth:`Client.config <lab_utils.socket_comm.Client.config>` reads
+``host``, ``port`` and ``secret_file``, which the daemon reads too; the others the daemon
+ignores without a warning."""
+
+
+def known_options(extra_options: Iterable[str] = ()) -> list[str]:
+    """Return every option ``[Overall]`` may hold without a warning, the daemon's first.
+
+    Parameters
+    ----------
+    extra_options : iterable of str
+        Options the daemon subclass reads itself.
+    """
+    return list(dict.fromkeys([*OPTIONS, *CLIENT_OPTIONS, *extra_options]))
 
 
 def read_overall(
@@ -101,8 +95,8 @@ def read_overall(
         The file is not a valid INI file.
     """
     path = Path(filename).expanduser()
-    parser = configparser.ConfigParser()
-    if not parser.read(path, encoding="utf-8"):
+    parser = load_ini(path)
+    if parser is None:
         logger.warning(
             "Config file %s not found; using the defaults (%s)", path, _describe(defaults)
         )
@@ -112,38 +106,29 @@ def read_overall(
             "No [%s] section in %s; using the defaults (%s)", SECTION, path, _describe(defaults)
         )
         return {}
-    known = set(OPTIONS) | set(CLIENT_OPTIONS) | set(extra_options)
+    for warning in unknown_options(
+        parser.options(SECTION), known_options(extra_options), SECTION, path
+    ):
+        logger.warning("%s", warning[:1].upper() + warning[1:])  # a record opens with a capital
     values: dict[str, Any] = {}
     for option, text in parser.items(SECTION):
-        if option not in known:
-            close = difflib.get_close_matches(option, sorted(known), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            logger.warning("Unknown option %r in [%s] of %s%s", option, SECTION, path, hint)
-            continue
         if option not in OPTIONS:
             continue
-        reader, accepted = OPTIONS[option]
-        if reader is None:
-            target = Path(text).expanduser()
-            values[option] = str(target if target.is_absolute() else path.parent / target)
-            continue
-        try:
-            values[option] = reader(text.strip())
-        except ValueError:
-            raise ConfigValueError(
-                f"[{SECTION}] {option} = {text!r} in {path} is not {accepted}"
-            ) from None
+        kind = OPTIONS[option]
+        if kind is None:
+            values[option] = str(resolve_path(text, path))
+        else:
+            values[option] = kind.read(text, SECTION, option, path)
     if "secret_file" in values:
         secret_path = values.pop("secret_file")
+        source = f"secret_file of [{SECTION}] in {path}"
         try:
-            values["secret"] = Path(secret_path).read_bytes().strip()
+            values["secret"] = read_secret_file(secret_path, source)
         except OSError as error:
+            reason = os.strerror(error.errno) if error.errno else error.strerror
             raise ConfigValueError(
-                f"secret_file {secret_path} named in [{SECTION}] of {path} cannot be read:"
-                f" {error.strerror or error}"
+                f"secret_file {secret_path} named in [{SECTION}] of {path} cannot be read: {reason}"
             ) from None
-        if not values["secret"]:
-            raise ConfigValueError(f"secret_file {secret_path} named in {path} is empty")
     return values
 
 

@@ -46,13 +46,14 @@ from lab_utils.socket_comm.connection_errors import (
     is_down,
 )
 from lab_utils.socket_comm.inifile import (
+    SECONDS,
+    WHOLE_NUMBER,
+    YES_NO,
     ConfigValueError,
     get_text,
+    one_of,
     read_ini,
     resolve_path,
-    to_bool,
-    to_float,
-    to_int,
     unknown_options,
 )
 
@@ -69,6 +70,8 @@ OPTIONS = (
     "protocol",
 )
 """Options of a daemon's section."""
+
+_PROTOCOL = one_of(PROTOCOLS)
 
 DEFAULT_COMMAND = "status"
 """Sent when a section names no ``command``."""
@@ -168,25 +171,20 @@ def read_fleet(path: str | Path) -> tuple[list[Member], list[str]]:
             value = section.get(option, "").strip()
             return resolve_path(value, path) if value else None
 
-        protocol = section.get("protocol", "auto").strip()
-        if protocol not in PROTOCOLS:
-            raise ConfigValueError(
-                f"[{name}] protocol = {protocol!r} in {path} is not one of {', '.join(PROTOCOLS)}"
-            )
         timeout = section.get("timeout")
         members.append(
             Member(
                 name=name,
                 host=section.get("host", "localhost").strip() or "localhost",
-                port=to_int(get_text(parser, name, "port", path), name, "port", path),
+                port=WHOLE_NUMBER.read(get_text(parser, name, "port", path), name, "port", path),
                 command=section.get("command", DEFAULT_COMMAND).strip() or DEFAULT_COMMAND,
-                timeout=None if timeout is None else to_float(timeout, name, "timeout", path),
+                timeout=None if timeout is None else SECONDS.read(timeout, name, "timeout", path),
                 secret_file=file_option("secret_file"),
-                tls=to_bool(section.get("tls", "no"), name, "tls", path),
+                tls=YES_NO.read(section.get("tls", "no"), name, "tls", path),
                 tls_ca=file_option("tls_ca"),
                 tls_cert=file_option("tls_cert"),
                 tls_key=file_option("tls_key"),
-                protocol=protocol,
+                protocol=_PROTOCOL.read(section.get("protocol", "auto"), name, "protocol", path),
             )
         )
     return members, warnings

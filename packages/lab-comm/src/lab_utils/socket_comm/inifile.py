@@ -1,8 +1,9 @@
-"""Reading the INI files of clients: clear errors naming the file, section and option.
+"""Reading the INI files of lab-comm: clear errors naming the file, section and option.
 
-Shared by :class:`~lab_utils.socket_comm.Client` (the ``[Overall]`` section of a daemon's
-file) and the fleet file of the command line. Paths in a file expand ``~`` and are
-relative to the file's folder.
+Shared by the daemon's ``[Overall]`` (:mod:`~lab_utils.socket_comm.daemon_config`), the
+``[Overall]`` a :class:`~lab_utils.socket_comm.Client` reads and the fleet file of the
+command line. Values are read by one :class:`ValueKind` each, which names what it accepts
+in the error; paths expand ``~`` and are relative to the file's folder.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import configparser
 import difflib
 import errno
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -21,7 +23,8 @@ class ConfigValueError(configparser.Error, ValueError):
     """A value in a config file cannot be used; the message names where and why.
 
     A :class:`configparser.Error` (what 0.4 documented for config problems) and a
-    :class:`ValueError` (what 0.4 raised for a port that is not a number).
+    :class:`ValueError` (what 0.4 raised for ``port = abc``), so both kinds of handlers
+    catch it.
     """
 
     def __init__(self, message: str) -> None:
@@ -29,8 +32,8 @@ class ConfigValueError(configparser.Error, ValueError):
         self.message = message
 
 
-def read_ini(path: str | Path) -> configparser.ConfigParser:
-    """Read ``path``; a missing or unreadable file is an error naming it.
+def load_ini(path: str | Path) -> configparser.ConfigParser | None:
+    """Parse ``path``; None when there is no such file (the caller decides what that means).
 
     Parameters
     ----------
@@ -39,14 +42,13 @@ def read_ini(path: str | Path) -> configparser.ConfigParser:
 
     Returns
     -------
-    configparser.ConfigParser
-        The parsed file.
+    configparser.ConfigParser or None
+        The parsed file, or None when it does not exist or cannot be opened.
 
     Raises
     ------
-    configparser.NoSectionError
-        The file does not exist (0.4 raised this for ``[Overall]``; the message now names
-        the file).
+    ConfigValueError
+        The file is not UTF-8 text.
     configparser.Error
         The file is not valid INI.
     """
@@ -56,9 +58,24 @@ def read_ini(path: str | Path) -> configparser.ConfigParser:
         found = parser.read(file, encoding="utf-8")
     except UnicodeDecodeError as error:
         raise ConfigValueError(f"{file} is not UTF-8 text: {error}") from None
-    if not found:
+    return parser if found else None
+
+
+def read_ini(path: str | Path) -> configparser.ConfigParser:
+    """Like :func:`load_ini`, but a missing file is an error naming it.
+
+    Raises
+    ------
+    configparser.NoSectionError
+        The file does not exist (0.4 raised this for ``[Overall]``; the message now names
+        the file).
+    configparser.Error
+        The file is not valid INI (or not UTF-8 text).
+    """
+    parser = load_ini(path)
+    if parser is None:
         missing = configparser.NoSectionError("Overall")
-        missing.message = f"config file not found: {file}"
+        missing.message = f"config file not found: {Path(path).expanduser()}"
         missing.args = (missing.message,)
         raise missing
     return parser
@@ -90,48 +107,89 @@ def get_text(parser: configparser.ConfigParser, section: str, option: str, path:
         raise
 
 
-def to_int(value: str, section: str, option: str, path: str | Path) -> int:
-    """Parse a whole-number option.
+@dataclass(frozen=True)
+class ValueKind(Generic[T]):
+    """How the text of an option becomes a value, and what is accepted (said in errors)."""
 
-    Raises
-    ------
-    ConfigValueError
-        ``value`` is not a whole number; the message names section, option and value.
-    """
-    return _parse(int, "a whole number", value, section, option, path)
+    convert: Callable[[str], T]
+    """Turns the stripped text into the value; raises ``ValueError`` when it cannot."""
+    accepted: str
+    """What the option accepts, completing ``... is not <accepted>``."""
+
+    def read(self, value: str, section: str, option: str, path: str | Path) -> T:
+        """Convert ``value``, the text of ``option`` in ``[section]`` of ``path``.
+
+        Raises
+        ------
+        ConfigValueError
+            ``value`` is not accepted; the message names section, option, value and file.
+        """
+        try:
+            return self.convert(value.strip())
+        except ValueError:
+            raise ConfigValueError(
+                f"[{section}] {option} = {value!r} in {Path(path).expanduser()} is not"
+                f" {self.accepted}"
+            ) from None
 
 
-def to_float(value: str, section: str, option: str, path: str | Path) -> float:
-    """Parse a number option (``ConfigValueError`` naming it when it is not one)."""
-    return _parse(float, "a number", value, section, option, path)
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise ValueError(text)
+    return value
 
 
-def _parse(
-    kind: Callable[[str], T], what: str, value: str, section: str, option: str, path: str | Path
-) -> T:
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError(text)
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:  # also refuses nan
+        raise ValueError(text)
+    return value
+
+
+def _yes_no(text: str) -> bool:
     try:
-        return kind(value)
-    except ValueError:
-        raise ConfigValueError(
-            f"[{section}] {option} = {value!r} in {Path(path).expanduser()} is not {what}"
-        ) from None
-
-
-def to_bool(value: str, section: str, option: str, path: str | Path) -> bool:
-    """Parse a yes/no option (the words :class:`configparser.ConfigParser` accepts)."""
-    words = configparser.ConfigParser.BOOLEAN_STATES
-    try:
-        return words[value.strip().lower()]
+        return configparser.ConfigParser.BOOLEAN_STATES[text.lower()]
     except KeyError:
-        raise ConfigValueError(
-            f"[{section}] {option} = {value!r} in {Path(path).expanduser()} is not one of"
-            f" {', '.join(words)}"
-        ) from None
+        raise ValueError(text) from None
+
+
+WHOLE_NUMBER = ValueKind(int, "a whole number")
+"""Any whole number (the port of a client or fleet file, as its errors have always said)."""
+PORT = ValueKind(_port, "a whole number from 0 to 65535")
+"""A TCP port to bind (0: one the system picks)."""
+COUNT = ValueKind(_positive_int, "a whole number above 0")
+"""How many of something."""
+BYTES = ValueKind(_positive_int, "a number of bytes above 0")
+"""A size limit."""
+SECONDS = ValueKind(_positive_float, "a number of seconds above 0")
+"""A time limit (0 would turn waiting into not waiting at all)."""
+YES_NO = ValueKind(_yes_no, f"one of {', '.join(configparser.ConfigParser.BOOLEAN_STATES)}")
+"""A switch, in the words :class:`configparser.ConfigParser` accepts."""
+
+
+def one_of(choices: Iterable[str]) -> ValueKind[str]:
+    """Return the kind of an option that holds one word of ``choices``."""
+    words = tuple(choices)
+
+    def choose(text: str) -> str:
+        if text not in words:
+            raise ValueError(text)
+        return text
+
+    return ValueKind(choose, f"one of {', '.join(words)}")
 
 
 def resolve_path(value: str, config_file: str | Path | None) -> Path:
     """Expand ``~``; a relative path is relative to the folder of ``config_file``."""
-    path = Path(value).expanduser()
+    path = Path(value.strip()).expanduser()
     if config_file is not None and not path.is_absolute():
         path = Path(config_file).expanduser().parent / path
     return path
@@ -145,9 +203,10 @@ def unknown_options(
     Returns
     -------
     list of str
-        ``unknown option 'prot' in [cryo] of fleet.ini; did you mean 'port'?`` lines.
+        ``unknown option 'prot' in [cryo] of fleet.ini; did you mean 'port'?`` lines
+        (``(known: ...)`` in place of the suggestion when no known name is close).
     """
-    known = list(known)
+    known = list(dict.fromkeys(known))
     warnings = []
     for name in names:
         if name in known:
@@ -177,7 +236,8 @@ def read_secret_file(path: str | Path, source: str) -> bytes:
     Raises
     ------
     OSError
-        The file cannot be read; ``strerror`` says which file was meant, ``filename`` is it.
+        The file cannot be read; ``strerror`` says which file was meant, ``filename`` is it
+        and ``errno`` why.
     ConfigValueError
         The file is empty.
     """

@@ -11,11 +11,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from lab_utils.socket_comm.wire import MAGIC, MAX_HEADER, FrameError, Verifier, frame, parse_header
+from lab_utils.socket_comm.wire import (
+    AUTH_REFUSAL,
+    MAGIC,
+    MAX_HEADER,
+    FrameError,
+    Verifier,
+    frame,
+    parse_header,
+)
 
 AUTH_REQUIRED = (
-    "Error! Authentication required: this daemon only accepts commands from clients that"
-    " know its shared secret"
+    f"{AUTH_REFUSAL}: this daemon only accepts commands from clients that know its shared secret"
 )
 """Reply to a message without valid authentication, when the daemon has a secret."""
 

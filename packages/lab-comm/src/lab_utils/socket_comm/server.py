@@ -84,7 +84,7 @@ class Server:
         Another daemon holds the PID lock.
     configparser.Error
         The config file is invalid: a value cannot be read, or ``secret_file`` cannot be
-        read (:class:`~lab_utils.socket_comm.daemon_config.ConfigValueError`, also a
+        read (:class:`~lab_utils.socket_comm.ConfigValueError`, also a
         ``ValueError``).
     """
 

@@ -31,6 +31,10 @@ MAX_HEADER = 256
 DEFAULT_MAX_MESSAGE = 4 * 1024 * 1024
 """Default limit on a message or a reply, in bytes."""
 
+AUTH_REFUSAL = "Error! Authentication required"
+"""How a daemon with a shared secret starts its reply to a message it refuses (followed by
+why): the daemon builds its refusal on it and clients recognise a refusal by it."""
+
 AUTH_WINDOW = 60.0
 """Seconds an authenticated message stays valid (clocks of client and server may differ
 by this much); a nonce is never accepted twice within it."""
