@@ -1,16 +1,15 @@
 """A real PostgreSQL for the tests: one embedded server per run, a fresh database per test.
 
-TimescaleDB tests get a server of their own per edition (Community and Apache-2), started
-from the machine's PostgreSQL 15 with the extension preloaded. Where TimescaleDB is not
-installed they skip with the reason, except under ``CI=true``, where they fail.
+TimescaleDB tests get a server per edition (Community and Apache-2), started from the
+machine's PostgreSQL 15 with the extension preloaded and shared by every test that needs
+one (the edition tests and the plot tests). Where TimescaleDB is not installed they skip
+with the reason, except under ``CI=true``, where they fail.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -87,33 +86,59 @@ def timescale_missing() -> str | None:
     return None
 
 
+class TimescaleServers:
+    """PostgreSQL servers with TimescaleDB preloaded, started on first use, one per edition.
+
+    Where TimescaleDB cannot be tested, asking for a server skips the test with the
+    reason, or fails it under ``CI=true``.
+    """
+
+    def __init__(self) -> None:
+        self._running: dict[str, EmbeddedPostgres] = {}
+
+    def get(self, edition: str) -> EmbeddedPostgres:
+        """Return the running server of ``edition`` (a ``timescaledb.license`` value)."""
+        reason = timescale_missing()
+        if reason is not None:
+            if os.environ.get("CI", "").lower() == "true":
+                pytest.fail(f"CI=true and {reason}")
+            pytest.skip(reason)
+        if edition not in self._running:
+            settings = {
+                "shared_preload_libraries": "timescaledb",
+                "timescaledb.license": edition,
+                "timescaledb.telemetry_level": "off",
+            }
+            server = EmbeddedPostgres(bin_dir=TIMESCALE_PG / "bin", settings=settings)
+            self._running[edition] = server.start()
+        return self._running[edition]
+
+    def stop(self) -> None:
+        """Stop every server started."""
+        for server in self._running.values():
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def timescale_servers() -> Iterator[TimescaleServers]:
+    """The run's TimescaleDB servers, shared by every test that needs one."""
+    servers = TimescaleServers()
+    yield servers
+    servers.stop()
+
+
 @pytest.fixture(scope="session", params=EDITIONS)
-def timescale_server(request: pytest.FixtureRequest) -> Iterator[EmbeddedPostgres]:
-    """A PostgreSQL with TimescaleDB preloaded, once per edition (``.edition`` says which)."""
-    reason = timescale_missing()
-    if reason is not None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true and {reason}")
-        pytest.skip(reason)
-    root = Path(tempfile.mkdtemp(prefix=f"lab-db-tsdb-{request.param}-"))
-    root.chmod(0o755)  # run as root, the server runs as another user that must get in
-    running = EmbeddedPostgres(root / "pg")
-    running.bin = TIMESCALE_PG / "bin"
-    try:
-        running.start()  # creates the cluster; preloaded libraries need a restart
-        running.stop()
-        with (running.data_dir / "postgresql.conf").open("a", encoding="utf-8") as conf:
-            conf.write(
-                "shared_preload_libraries = 'timescaledb'\n"
-                f"timescaledb.license = '{request.param}'\n"
-                "timescaledb.telemetry_level = 'off'\n"
-            )
-        running.start()
-        running.edition = request.param  # type: ignore[attr-defined]
-        yield running
-    finally:
-        running.stop()
-        shutil.rmtree(root, ignore_errors=True)
+def timescale_server(
+    request: pytest.FixtureRequest, timescale_servers: TimescaleServers
+) -> EmbeddedPostgres:
+    """A PostgreSQL with TimescaleDB preloaded, once per edition (its ``settings`` say which)."""
+    return timescale_servers.get(request.param)
+
+
+@pytest.fixture(scope="session")
+def timescale_community(timescale_servers: TimescaleServers) -> EmbeddedPostgres:
+    """The Community-edition TimescaleDB server alone, for tests not about editions."""
+    return timescale_servers.get("timescale")
 
 
 @pytest.fixture

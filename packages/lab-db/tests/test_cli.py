@@ -211,6 +211,19 @@ def test_insert_converts_text_by_column_type(gauges: Database, url_env: dict[str
     assert [row[1:] for row in gauges.fetch_latest("gauges", ["p1", "label"])] == [(2.5, "cold")]
 
 
+def test_insert_refuses_a_column_type_lab_db_does_not_read(
+    gauges: Database, url_env: dict[str, str]
+) -> None:
+    with gauges.transaction("a jsonb column") as cursor:
+        cursor.execute("ALTER TABLE gauges ADD COLUMN extra jsonb")
+    refused = _run("insert", "gauges", "extra={}", env=url_env)
+    assert refused.returncode == 2
+    assert _error_lines(refused.stderr)[0].startswith(
+        "error: column extra: columns of type 'jsonb' are not supported"
+    )
+    assert gauges.fetch_latest("gauges") == []
+
+
 def test_import_csv_names_the_line_of_a_bad_field_and_imports_nothing(
     gauges: Database, url_env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -65,3 +65,10 @@ def test_unknown_options_and_sections_are_warnings_with_the_closest_name(
 def test_a_relative_passfile_is_relative_to_the_file(tmp_path: Path) -> None:
     db = Database(config_file=_ini(tmp_path, GOOD.replace("~/.pgpass", "secrets/pgpass")))
     assert db.passfile == str(tmp_path / "secrets" / "pgpass")
+
+
+def test_a_file_that_is_not_utf8_text_is_a_configparser_error_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "database.ini"
+    path.write_bytes(GOOD.encode() + b"# caf\xe9\n")
+    with pytest.raises(configparser.Error, match=r"database\.ini is not UTF-8 text"):
+        Database(config_file=str(path))

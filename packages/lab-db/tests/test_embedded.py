@@ -15,8 +15,8 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from lab_utils.database import EmbeddedPostgres
-from lab_utils.database.embedded import EmbeddedError, find_binaries, reachable_temp_dir
+from lab_utils.database import EmbeddedError, EmbeddedPostgres, reachable_temp_dir
+from lab_utils.database.embedded import find_binaries
 
 AS_ROOT = os.geteuid() == 0
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from typing import Any
 import pytest
 
 from lab_utils.database import BufferedWriter, Database, DataType, EmbeddedPostgres
+from lab_utils.database.embedded import reachable_temp_dir
 
 DAQ = ["time"] + [f"ch{n}" for n in range(8)]
 
@@ -112,8 +112,7 @@ def test_writer_from_many_threads_writes_every_row_once(
 @pytest.fixture
 def restartable() -> Iterator[EmbeddedPostgres]:
     """A server of the test's own, in a folder that survives a restart."""
-    root = Path(tempfile.mkdtemp(prefix="lab-db-outage-"))
-    root.chmod(0o755)  # run as root, the server runs as another user that must get in
+    root = reachable_temp_dir("lab-db-outage-")  # run as root, the server's user gets in
     server = EmbeddedPostgres(root / "pg")
     server.start()
     yield server

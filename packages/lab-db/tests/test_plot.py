@@ -23,26 +23,7 @@ from PIL import Image  # noqa: E402 - matplotlib brings Pillow
 
 START = dt.datetime(2026, 1, 15, 8, 0, tzinfo=dt.timezone.utc)
 SPIKE, DIP = 1000.0, -1000.0
-TIMESCALE_BIN = Path("/usr/lib/postgresql/15/bin")
 _names = itertools.count()
-
-
-def _has_timescaledb() -> bool:
-    return (TIMESCALE_BIN / "postgres").exists() and Path(
-        "/usr/share/postgresql/15/extension/timescaledb.control"
-    ).exists()
-
-
-@pytest.fixture(scope="module")
-def timescale_server() -> Iterator[EmbeddedPostgres]:
-    """PostgreSQL 15 with TimescaleDB preloaded (the machine's build)."""
-    if not _has_timescaledb():
-        if os.environ.get("CI") == "true":
-            pytest.fail("TimescaleDB is not installed into PostgreSQL 15 on this CI machine")
-        pytest.skip("TimescaleDB is not installed into the machine's PostgreSQL 15")
-    settings = {"shared_preload_libraries": "timescaledb", "timescaledb.telemetry_level": "off"}
-    with EmbeddedPostgres(bin_dir=TIMESCALE_BIN, settings=settings) as running:
-        yield running
 
 
 @pytest.fixture(params=["postgresql", "timescaledb"])
@@ -51,7 +32,7 @@ def any_db(request: pytest.FixtureRequest) -> Iterator[Database]:
     if request.param == "postgresql":
         yield request.getfixturevalue("db")
         return
-    server: EmbeddedPostgres = request.getfixturevalue("timescale_server")
+    server: EmbeddedPostgres = request.getfixturevalue("timescale_community")
     database = server.database(f"plot_{next(_names)}")
     with database.connection.cursor() as cursor:  # type: ignore[union-attr]
         cursor.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")

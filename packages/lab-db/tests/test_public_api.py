@@ -19,3 +19,7 @@ def test_lab_utils_is_a_namespace_package() -> None:
     namespace = importlib.import_module("lab_utils")
     # A regular package would have a __file__; a PEP 420 namespace has none.
     assert getattr(namespace, "__file__", None) is None
+
+
+def test_the_embedded_server_helpers_are_exported() -> None:
+    assert {"EmbeddedError", "EmbeddedPostgres", "reachable_temp_dir"} <= set(module.__all__)

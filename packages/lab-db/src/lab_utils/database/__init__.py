@@ -17,6 +17,7 @@ from lab_utils.database.embedded import (
     EmbeddedError,
     EmbeddedPostgres,
     embedded_database,
+    reachable_temp_dir,
     start_embedded,
 )
 from lab_utils.database.identifiers import checked_name
@@ -41,6 +42,7 @@ __all__ = [
     "checked_name",
     "column_type",
     "embedded_database",
+    "reachable_temp_dir",
     "start_embedded",
     "value_from_text",
 ]

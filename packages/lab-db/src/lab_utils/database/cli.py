@@ -22,9 +22,9 @@ from typing import Any, NoReturn, TextIO
 
 import psycopg2
 
-from lab_utils.database import text_values
 from lab_utils.database.__about__ import __version__
 from lab_utils.database.cli_errors import CommandError
+from lab_utils.database.column_types import text_reader
 from lab_utils.database.connection_settings import settings
 from lab_utils.database.database import Database
 from lab_utils.database.sql_types import Constraint, DataType
@@ -166,7 +166,7 @@ def _run(db: Database, args: argparse.Namespace, out: TextIO) -> int:
         values = []
         for (name, text), type_name in zip(args.values, types, strict=True):
             try:
-                values.append(text_values.parse(text_values.converter(type_name), text))
+                values.append(text_reader(type_name)(text))
             except ValueError as error:
                 raise CommandError(f"column {name}: {error}", f"table {table}") from None
         db.new_entry(table, names, values)
@@ -244,6 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             # libpq reads it from there; Database takes no password argument by design.
             os.environ["PGPASSWORD"] = password
         db = Database(**kwargs)
+        db.log_failures = False  # a refused statement is reported once, as the error line
         try:
             try:
                 db.connect()

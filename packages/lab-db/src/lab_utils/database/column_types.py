@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from lab_utils.database.timerange import moment
+
 PG_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
 """PostgreSQL's time origin."""
 PG_EPOCH_UNIX = 946_684_800
@@ -39,9 +41,39 @@ def to_pg_micros(value: Any) -> int:
     raise TypeError(f"{value!r} is not a time (datetime or Unix seconds)")
 
 
+def _float_from_text(text: str) -> float:
+    try:
+        return float(text)  # also 'NaN' and 'inf'; float() ignores surrounding blanks
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number") from None
+
+
+def _int_from_text(text: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not an integer") from None
+
+
+_TRUE = ("1", "t", "true", "y", "yes", "on")
+_FALSE = ("0", "f", "false", "n", "no", "off")
+
+
+def _bool_from_text(text: str) -> bool:
+    # bool('false') is True: only these words are read as truth values, anything else refused.
+    word = text.strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise ValueError(f"{text!r} is not a boolean (use one of {', '.join(_TRUE + _FALSE)})")
+
+
 def _to_float(value: Any) -> float:
-    if isinstance(value, (str, numbers.Real, decimal.Decimal)):
-        return float(value)  # also 'NaN', 'inf', Decimal, numpy floats
+    if isinstance(value, str):
+        return _float_from_text(value)
+    if isinstance(value, (numbers.Real, decimal.Decimal)):
+        return float(value)  # also Decimal and numpy floats
     raise TypeError(f"{value!r} is not a number")
 
 
@@ -50,7 +82,7 @@ def _to_int(value: Any) -> int:
     if isinstance(value, numbers.Integral):
         return int(value)
     if isinstance(value, str):
-        return int(value.strip())
+        return _int_from_text(value)
     if isinstance(value, decimal.Decimal) and value == value.to_integral_value():
         return int(value)
     if isinstance(value, numbers.Real) and float(value).is_integer():
@@ -58,19 +90,9 @@ def _to_int(value: Any) -> int:
     raise ValueError(f"{value!r} is not an integer")
 
 
-_TRUE = ("1", "t", "true", "yes", "y", "on")
-_FALSE = ("0", "f", "false", "no", "n", "off")
-
-
 def _to_bool(value: Any) -> bool:
-    # bool('false') is True: text is parsed, anything else must be a plain truth value.
     if isinstance(value, str):
-        text = value.strip().lower()
-        if text in _TRUE:
-            return True
-        if text in _FALSE:
-            return False
-        raise ValueError(f"{value!r} is not a boolean (true/false, yes/no, 1/0, on/off)")
+        return _bool_from_text(value)
     if isinstance(value, (bool, numbers.Integral)) and value in (0, 1):
         return bool(value)
     if type(value).__name__ == "bool_":  # numpy.bool_, without importing numpy
@@ -82,10 +104,6 @@ def _to_text(value: Any) -> str:
     if isinstance(value, (bytes, bytearray)):
         raise TypeError(f"{value!r} is bytes, not text")
     return str(value)
-
-
-def _time_from_text(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.strip())
 
 
 @dataclass(frozen=True)
@@ -126,18 +144,17 @@ class ColumnType:
 
 
 _TYPES = [
-    ColumnType("boolean", "BOOLEAN", "bool", _to_bool, _to_bool, "?", 1),
-    ColumnType("smallint", "SMALLINT", "short", _to_int, _to_int, "h", 2),
-    ColumnType("integer", "INTEGER", "int", _to_int, _to_int, "i", 4),
-    ColumnType("bigint", "BIGINT", "long", _to_int, _to_int, "q", 8),
-    ColumnType("real", "FLOAT(24)", "float", _to_float, _to_float, "f", 4),
-    ColumnType("double precision", "FLOAT(53)", "double", _to_float, _to_float, "d", 8),
+    ColumnType("boolean", "BOOLEAN", "bool", _to_bool, _bool_from_text, "?", 1),
+    ColumnType("smallint", "SMALLINT", "short", _to_int, _int_from_text, "h", 2),
+    ColumnType("integer", "INTEGER", "int", _to_int, _int_from_text, "i", 4),
+    ColumnType("bigint", "BIGINT", "long", _to_int, _int_from_text, "q", 8),
+    ColumnType("real", "FLOAT(24)", "float", _to_float, _float_from_text, "f", 4),
+    ColumnType("double precision", "FLOAT(53)", "double", _to_float, _float_from_text, "d", 8),
     ColumnType("text", "TEXT", "string", _to_text, str, None, 0),
     ColumnType("character varying", None, None, _to_text, str, None, 0),
-    ColumnType(
-        "timestamp with time zone", "TIMESTAMPTZ", "time", to_pg_micros, _time_from_text, "q", 8
-    ),
-    ColumnType("timestamp without time zone", None, None, to_pg_micros, _time_from_text, "q", 8),
+    ColumnType("timestamp with time zone", "TIMESTAMPTZ", "time", to_pg_micros, moment, "q", 8),
+    # A time typed without a zone is local time, as everywhere in lab-db.
+    ColumnType("timestamp without time zone", None, None, to_pg_micros, moment, "q", 8),
 ]
 
 REGISTRY: dict[str, ColumnType] = {t.name: t for t in _TYPES}
@@ -166,10 +183,31 @@ def column_type(type_name: str) -> ColumnType:
     raise ValueError(f"columns of type {type_name!r} are not supported (supported: {known})")
 
 
+def text_reader(type_name: str) -> Callable[[str], Any]:
+    """Return the function reading a text field into a value of a ``type_name`` column.
+
+    Look the type up once per column and call the function per field (CSV import).
+    ``''`` and ``'NULL'`` give None; a field that is not a value of the type raises
+    ``ValueError`` saying what is accepted (``'warm' is not a number``).
+
+    Raises
+    ------
+    ValueError
+        lab-db cannot read or write columns of this type.
+    """
+    from_text = column_type(type_name).from_text
+
+    def read(text: str) -> Any:
+        return None if text in NULL_TEXTS else from_text(text)
+
+    return read
+
+
 def value_from_text(type_name: str, text: str) -> Any:
     """Return the Python value of ``text`` for a column of ``type_name``.
 
-    ``''`` and ``'NULL'`` give None. Used by the command line (``insert``, ``import-csv``).
+    ``''`` and ``'NULL'`` give None. The command line reads its fields the same way
+    (:func:`text_reader`).
 
     Parameters
     ----------
@@ -183,10 +221,8 @@ def value_from_text(type_name: str, text: str) -> Any:
     ValueError
         ``text`` is not a value of this type, or the type is not supported.
     """
-    kind = column_type(type_name)
-    if text in NULL_TEXTS:
-        return None
+    read = text_reader(type_name)
     try:
-        return kind.from_text(text)
+        return read(text)
     except (TypeError, ValueError) as error:
         raise ValueError(f"{text!r} is not a valid {type_name} value ({error})") from None

@@ -27,20 +27,53 @@ class ConfigFileNotFoundError(configparser.Error, FileNotFoundError):
 
 
 class ConfigValueError(configparser.Error, ValueError):
-    """An option holds a value that cannot be read (``port = abc``)."""
+    """An option holds a value that cannot be read (``port = abc``).
+
+    Attributes
+    ----------
+    option : str
+        The option, e.g. ``'port'``.
+    reason : str
+        What is wrong with its value, e.g. ``"'abc' is not a port number (1-65535)"``.
+    path : Path
+        The file.
+    """
+
+    def __init__(self, message: str, option: str, reason: str, path: Path) -> None:
+        super().__init__(message)
+        self.option = option
+        self.reason = reason
+        self.path = path
 
 
-def _port(path: Path, text: str) -> int:
+def port_number(text: str) -> int:
+    """Return ``text`` as a TCP port number; the one check of every port setting.
+
+    Raises
+    ------
+    ValueError
+        ``text`` is not a whole number from 1 to 65535 (the message says so).
+    """
     try:
         port = int(text)
     except ValueError:
         port = 0
     if not 0 < port < 65536:
+        raise ValueError(f"{text!r} is not a port number (1-65535)")
+    return port
+
+
+def _port(path: Path, text: str) -> int:
+    try:
+        return port_number(text)
+    except ValueError as error:
         raise ConfigValueError(
             f"bad value {text!r} for option 'port' in [{SECTION}] of {path}:"
-            " expected a port number from 1 to 65535"
-        )
-    return port
+            " expected a port number from 1 to 65535",
+            "port",
+            str(error),
+            path,
+        ) from None
 
 
 def _warn_unknown(path: Path, parser: configparser.ConfigParser) -> None:
@@ -90,6 +123,10 @@ def read_database_config(config_file: str | Path) -> dict[str, Any]:
     except OSError as error:
         raise ConfigFileNotFoundError(
             f"database config file {path} cannot be read: {error.strerror or error}"
+        ) from None
+    except UnicodeDecodeError as error:
+        raise configparser.Error(
+            f"database config file {path} is not UTF-8 text ({error.reason} at byte {error.start})"
         ) from None
     _warn_unknown(path, parser)
     if not parser.has_section(SECTION):

@@ -2,15 +2,15 @@
 
 Each source gives the keyword arguments of :class:`~lab_utils.database.Database`; every
 problem is a :class:`~lab_utils.database.cli_errors.CommandError` naming the file, the
-section and the option.
+section and the option. A config file is read by the library's own reader
+(:func:`~lab_utils.database.config.read_database_config`), called directly so that a
+mistake is reported once, as the command's error line.
 """
 
 from __future__ import annotations
 
 import configparser
-import difflib
 import getpass
-import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,11 +18,14 @@ from typing import Any
 import psycopg2.extensions
 
 from lab_utils.database.cli_errors import CommandError
-
-log = logging.getLogger(__name__)
-
-OPTIONS = ("host", "port", "database", "user", "passfile")
-"""The options of the ``[Overall]`` section."""
+from lab_utils.database.config import (
+    OPTIONS,
+    SECTION,
+    ConfigFileNotFoundError,
+    ConfigValueError,
+    port_number,
+    read_database_config,
+)
 
 # libpq URI keywords that map onto Database arguments; others are refused, not dropped.
 _URL_KEYWORDS = {"host": "host", "port": "port", "dbname": "database", "user": "user",
@@ -31,55 +34,43 @@ _URL_KEYWORDS = {"host": "host", "port": "port", "dbname": "database", "user": "
 
 def _port(text: str, where: str) -> int:
     try:
-        port = int(text)
-    except ValueError:
-        port = 0
-    if not 0 < port < 65536:
-        raise CommandError(f"port {text!r} is not a port number (1-65535)", where)
-    return port
+        return port_number(text)
+    except ValueError as error:
+        raise CommandError(f"port {error}", where) from None
 
 
 def from_config_file(name: str) -> dict[str, Any]:
     """Return the ``[Overall]`` settings of INI file ``name``.
 
-    Unknown options are logged as warnings with the closest known name; a relative
-    ``passfile`` is relative to the file's folder.
+    Unknown sections and options are logged as warnings with the closest known name; a
+    relative ``passfile`` is relative to the file's folder.
     """
     path = Path(name).expanduser()
-    if not path.is_file():
+    try:
+        return read_database_config(path)
+    except ConfigFileNotFoundError as error:
+        if path.exists():  # there, but not readable: the reader says why
+            raise CommandError(str(error)) from None
         raise CommandError(
             f"config file {name} not found",
             str(path.absolute()),
-            "give an [Overall] database file, or set DATABASE_URL instead of --config",
-        )
-    parser = configparser.ConfigParser()
-    try:
-        parser.read(path, encoding="utf-8")
-    except (configparser.Error, UnicodeDecodeError) as error:
-        raise CommandError(f"cannot read config file: {' '.join(str(error).split())}",
-                           str(path)) from None  # fmt: skip
-    if not parser.has_section("Overall"):
-        raise CommandError("no [Overall] section", str(path))
-    for section in parser.sections():
-        if section != "Overall":
-            log.warning("unknown section [%s] in %s (only [Overall] is read)", section, path)
-    for option in parser.options("Overall"):
-        if option not in OPTIONS:
-            close = difflib.get_close_matches(option, OPTIONS, n=1)
-            guess = f"; did you mean {close[0]!r}?" if close else ""
-            log.warning("unknown option %r in [Overall] of %s%s", option, path, guess)
-    missing = [option for option in OPTIONS if not parser.has_option("Overall", option)]
-    if missing:
+            f"give an [{SECTION}] database file, or set DATABASE_URL instead of --config",
+        ) from None
+    except ConfigValueError as error:
         raise CommandError(
-            f"option {missing[0]!r} missing in [Overall]",
-            str(path),
-            f"an [Overall] database file sets {', '.join(OPTIONS)}",
-        )
-    found: dict[str, Any] = {option: parser.get("Overall", option) for option in OPTIONS}
-    found["port"] = _port(found["port"], f"port in [Overall] of {path}")
-    passfile = Path(found["passfile"]).expanduser()
-    found["passfile"] = str(passfile if passfile.is_absolute() else path.parent / passfile)
-    return found
+            f"{error.option} {error.reason}", f"{error.option} in [{SECTION}] of {error.path}"
+        ) from None
+    except configparser.NoSectionError:
+        raise CommandError(f"no [{SECTION}] section", str(path.absolute())) from None
+    except configparser.NoOptionError as error:
+        raise CommandError(
+            f"option {error.option!r} missing in [{SECTION}]",
+            str(path.absolute()),
+            f"an [{SECTION}] database file sets {', '.join(OPTIONS)}",
+        ) from None
+    except configparser.Error as error:
+        reason = " ".join(str(error).split())
+        raise CommandError(f"cannot read config file: {reason}", str(path.absolute())) from None
 
 
 def from_url(url: str) -> tuple[dict[str, Any], str | None]:

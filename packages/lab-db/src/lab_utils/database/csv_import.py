@@ -15,8 +15,8 @@ from typing import TextIO
 
 import psycopg2
 
-from lab_utils.database import text_values
 from lab_utils.database.cli_errors import CommandError
+from lab_utils.database.column_types import text_reader
 from lab_utils.database.database import Database
 from lab_utils.database.progress import Progress
 from lab_utils.database.table_info import require_columns
@@ -61,7 +61,10 @@ def import_csv(db: Database, table: str, file: str, delimiter: str, progress_str
         hint = _delimiter_hint(header, delimiter) if len(header) == 1 else None
         if hint:
             raise CommandError(f"line 1: the header is one field, {header[0]!r}", file, hint)
-        converters = [text_values.converter(t) for t in require_columns(db, table, header)]
+        try:
+            readers = [text_reader(t) for t in require_columns(db, table, header)]
+        except ValueError as error:  # a column of a type lab-db does not read
+            raise CommandError(f"{error}; nothing was imported", f"table {table}") from None
         progress = Progress(total, progress_stream)
 
         def rows() -> Iterator[list[object]]:
@@ -75,9 +78,9 @@ def import_csv(db: Database, table: str, file: str, delimiter: str, progress_str
                         _delimiter_hint(row, delimiter),
                     )
                 values = []
-                for name, convert, text in zip(header, converters, row, strict=True):
+                for name, read, text in zip(header, readers, row, strict=True):
                     try:
-                        values.append(text_values.parse(convert, text))
+                        values.append(read(text))
                     except ValueError as error:
                         raise CommandError(
                             f"line {line}, column {name}: {error}; nothing was imported", file

@@ -19,8 +19,8 @@ from lab_utils.database.database import Database
 from lab_utils.database.downsample import Series, read_series
 
 if TYPE_CHECKING:
-    # Without the plot extra (the lint environment) matplotlib and its types are absent.
-    from matplotlib.figure import Figure  # type: ignore[import-not-found, unused-ignore]
+    # For annotations only: the module imports without the plot extra installed.
+    from matplotlib.figure import Figure
 
 FORMATS = (".png", ".svg", ".pdf")
 """File types :func:`save` writes, chosen by suffix."""
@@ -102,8 +102,8 @@ def figure(
 
     ``span`` is the time range asked for; the axis shows all of it.
     """
-    import matplotlib.dates as mdates  # type: ignore[import-not-found, unused-ignore]
-    from matplotlib.figure import Figure  # type: ignore[import-not-found, unused-ignore]
+    import matplotlib.dates as mdates
+    from matplotlib.figure import Figure
 
     zone = zone or local_zone()
     fig = Figure(figsize=(size[0] / dpi, size[1] / dpi), dpi=dpi, layout="constrained")
@@ -139,9 +139,9 @@ def figure(
             ax.legend(loc="upper left", fontsize="small")
     if span is not None and span[1] - span[0] > dt.timedelta(seconds=1):
         axes[-1].set_xlim(span[0], span[1])
-    # matplotlib.dates has no annotations yet (checked only where matplotlib is installed).
-    locator = mdates.AutoDateLocator(tz=zone)  # type: ignore[no-untyped-call, unused-ignore]
-    concise = mdates.ConciseDateFormatter(locator, tz=zone)  # type: ignore[no-untyped-call, unused-ignore]
+    # matplotlib.dates has no annotations yet: these two calls are untyped to mypy.
+    locator = mdates.AutoDateLocator(tz=zone)  # type: ignore[no-untyped-call]
+    concise = mdates.ConciseDateFormatter(locator, tz=zone)  # type: ignore[no-untyped-call]
     axes[-1].xaxis.set_major_locator(locator)
     axes[-1].xaxis.set_major_formatter(concise)
     at = series.times[0] if series.times else dt.datetime.now(dt.timezone.utc)

@@ -123,7 +123,7 @@ def _range(db: Database, table: str, args: argparse.Namespace) -> tuple[dt.datet
 def run_plot(db: Database, args: argparse.Namespace, out: TextIO) -> int:
     """Draw the plot ``args`` ask for; print the file's path; return 0."""
     try:
-        import matplotlib  # type: ignore[import-not-found, unused-ignore]  # noqa: F401
+        import matplotlib  # noqa: F401
     except ImportError:
         raise CommandError("lab-db plot needs matplotlib, which is not installed",
                            hint="pip install 'lab-db[plot]'") from None  # fmt: skip

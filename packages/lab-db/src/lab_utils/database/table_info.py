@@ -36,23 +36,14 @@ def columns(db: Database, table: str) -> dict[str, str]:
     CommandError
         The table does not exist (with the command that creates it as the hint).
     """
-    with reading(db) as connection, connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a"
-            " JOIN pg_class c ON c.oid = a.attrelid"
-            " JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE n.nspname = 'public' AND c.relname = %s"
-            " AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
-            (table,),
-        )
-        found = dict(cursor.fetchall())
-    if not found:
+    try:
+        return db.table_columns(table)
+    except psycopg2.IntegrityError:  # the library's word for a missing table
         raise CommandError(
             f"table {table!r} does not exist",
             where(db),
             f"create it with: lab-db create-table {table}",
-        )
-    return found
+        ) from None
 
 
 def require_columns(db: Database, table: str, wanted: list[str]) -> list[str]:
