@@ -212,4 +212,6 @@ def demo(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks next to their peers, ratios from one run (`-- --only database --quick`)."""
     session.install(*_editable_closure(META, extra="embedded"))
+    # lab-db's fast extra, psycopg 3 (also the peer) and numpy for the columnar figures.
+    session.install("-e", f"{PACKAGES / 'lab-db'}[fast]", "numpy>=1.24")
     session.run("python", str(ROOT / "benchmarks" / "run.py"), *session.posargs)

@@ -301,3 +301,38 @@ def test_old_batch_ids_are_pruned(db: Database, raw: Any, tmp_path: Path) -> Non
         assert cursor.fetchone() == (0,)
         cursor.execute("SELECT count(*) FROM lab_utils_batches")
         assert cursor.fetchone() == (2,)  # the recent one and the new batch
+
+
+def test_add_takes_plain_rows_on_their_types_and_still_refuses_every_bad_value(
+    db: Database, raw: Any, tmp_path: Path
+) -> None:
+    db.create_timescale_db("mixed")
+    for column, kind in [("v", DataType.double), ("n", DataType.long), ("b", DataType.bool),
+                         ("t", DataType.string)]:  # fmt: skip
+        db.new_column("mixed", column, kind)
+    columns = ["time", "v", "n", "b", "t"]
+    writer = BufferedWriter(db, "mixed", columns, spool_dir=tmp_path / "spool")
+    good = [
+        [START, 1.5, 7, True, "a"],
+        [START, 2, 2**40, False, "b"],  # an int in a float column
+        [START.replace(tzinfo=None), None, None, None, None],
+        [START.timestamp(), "NaN", "12", "yes", 42],  # converted as insert_many does
+    ]
+    for row in good:
+        writer.add(row)
+    bad = [
+        ([START, 1.0, 1.5, True, "x"], ValueError),  # a fraction in an integer column
+        ([START, 1.0, 2**63, True, "x"], ValueError),
+        ([START, 1.0, 1, 2, "x"], ValueError),
+        ([START, 1.0, 1, True, b"x"], TypeError),
+        ([START, "n/a", 1, True, "x"], ValueError),
+        ([START, 1.0, 1, True], ValueError),
+    ]
+    for row, error in bad:
+        with pytest.raises(error):
+            writer.add(row)
+    with pytest.raises(ValueError, match="n/a"):
+        writer.add_many([good[0]] * 100 + [[START, "n/a", 1, True, "x"]])  # nothing queued
+    writer.add_many([good[0]] * 100)
+    writer.close()
+    assert (_count(raw, "mixed"), writer.rows_rejected) == (104, 0)

@@ -10,7 +10,7 @@ import psycopg2
 from psycopg2 import sql
 
 from lab_utils.database import batches
-from lab_utils.database.binary_copy import CopyStream, RowEncoder
+from lab_utils.database.binary_copy import ColumnStream, CopyStream, RowEncoder
 from lab_utils.database.identifiers import ident
 from lab_utils.database.schema import Schema
 
@@ -58,13 +58,26 @@ class Ingest(Schema):
                     f"table {table_name!r} has no column {', '.join(map(repr, missing))}:"
                     " add it with new_column()"
                 )
-        query = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
-            ident(table_name, "table name"),
-            _column_list(columns),
-            sql.SQL(", ").join(sql.Placeholder() * len(columns)),
-        )
+        connection = self.require_connection()
+        cache: dict[tuple[str, tuple[str, ...]], str] | None = self.__dict__.get("_inserts")
+        if cache is None or self.__dict__.get("_inserts_for") is not connection:
+            cache = self.__dict__["_inserts"] = {}
+            self.__dict__["_inserts_for"] = connection
+        key = (table_name, tuple(columns))
+        query = cache.get(key)
+        if query is None:
+            # Composed (every name checked) once per connection, table and columns.
+            query = cache[key] = (
+                sql.SQL("INSERT INTO {} ({}) VALUES ({})")
+                .format(
+                    ident(table_name, "table name"),
+                    _column_list(columns),
+                    sql.SQL(", ").join(sql.Placeholder() * len(columns)),
+                )
+                .as_string(connection)
+            )
         with self.transaction(f"new_entry({table_name!r})") as cursor:
-            cursor.execute(query, list(data))
+            cursor.execute(query, data if isinstance(data, (list, tuple)) else list(data))
 
     def insert_many(
         self,
@@ -103,11 +116,63 @@ class Ingest(Schema):
         """
         if encoder is None:
             encoder = RowEncoder(self.column_types(table_name, columns))
-        stream = CopyStream(encoder, rows)
+        return self._copy("insert_many", table_name, columns, CopyStream(encoder, rows), batch)
+
+    def insert_columns(
+        self,
+        table_name: str,
+        columns: Sequence[str],
+        data: Sequence[Any],
+        *,
+        encoder: RowEncoder | None = None,
+    ) -> int:
+        """Insert rows given column by column, in one transaction with binary COPY.
+
+        The way DAQ hardware delivers data: one array per channel. Same values and
+        checks as :meth:`insert_many`, without building rows.
+
+        Parameters
+        ----------
+        table_name : str
+            The table.
+        columns : sequence of str
+            The column names, one per entry of ``data``.
+        data : sequence
+            One entry per column, all of the same length: a sequence of values, a buffer
+            (``array.array``, ``memoryview``) or a numpy array. ``datetime64`` arrays are
+            UTC; numbers in a time column are Unix seconds; None (and NaT) is NULL.
+        encoder : RowEncoder, optional
+            An encoder for the types of ``columns``.
+
+        Returns
+        -------
+        int
+            How many rows were written.
+
+        Raises
+        ------
+        psycopg2.IntegrityError
+            The table or a column does not exist.
+        ValueError, TypeError
+            Columns of different lengths, or a value of the wrong kind (nothing is written).
+        """
+        if encoder is None:
+            encoder = RowEncoder(self.column_types(table_name, columns))
+        stream = ColumnStream(encoder, data)
+        return self._copy("insert_columns", table_name, columns, stream, None)
+
+    def _copy(
+        self,
+        what: str,
+        table_name: str,
+        columns: Sequence[str],
+        stream: CopyStream,
+        batch: tuple[str, str] | None,
+    ) -> int:
         query = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT binary)").format(
             ident(table_name, "table name"), _column_list(columns)
         )
-        with self.transaction(f"insert_many({table_name!r})") as cursor:
+        with self.transaction(f"{what}({table_name!r})") as cursor:
             if batch is not None and not batches.claim(cursor, batch[0], batch[1], table_name):
                 log.info("Batch %s is already in %r: not written twice", batch[1], table_name)
                 return 0
@@ -117,6 +182,8 @@ class Ingest(Schema):
                 if stream.error is not None:  # a bad row, not the server: say which
                     raise stream.error from None
                 raise
+            finally:
+                stream.close()
             if batch is not None:
                 batches.set_count(cursor, batch[0], batch[1], stream.rows)
         return stream.rows

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import logging
 import threading
 import time
@@ -46,6 +47,7 @@ import psycopg2
 from lab_utils.database import batches
 from lab_utils.database.batches import BATCH_TABLE
 from lab_utils.database.binary_copy import RowEncoder
+from lab_utils.database.column_types import column_type
 from lab_utils.database.database import Database
 from lab_utils.database.spool import Spool
 
@@ -54,6 +56,21 @@ log = logging.getLogger(__name__)
 __all__ = ["BATCH_TABLE", "BufferedWriter", "WriterStats"]
 
 _CONNECTION_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
+
+
+class _Never:
+    """The type no value has: a column whose values add() always checks one by one."""
+
+
+# Column type -> the value type accepted without a check (every value of it fits).
+_SAFE_TYPES: dict[str, type] = {
+    "double precision": float,
+    "text": str,
+    "character varying": str,
+    "boolean": bool,
+    "timestamp with time zone": dt.datetime,
+    "timestamp without time zone": dt.datetime,
+}
 
 
 class _UnavailableError(Exception):
@@ -165,11 +182,16 @@ class BufferedWriter:
         folder = spool_dir or Path("~/.cache/lab_utils/spool").expanduser() / table_name
         self.spool = Spool(folder, max_spool_bytes)
         self._encoder: RowEncoder | None = None
+        # add() checks a row in full only when its value types differ from these.
+        self._signature: tuple[type, ...] = ()
         if database.connection is not None and not database.connection.closed:
             # Unreachable now: the thread learns the types when it connects.
             with contextlib.suppress(*_CONNECTION_ERRORS):
-                self._encoder = RowEncoder(database.column_types(table_name, self.columns))
+                self._use_types(database.column_types(table_name, self.columns))
+        # Producers append and the thread pops without a lock (deque operations are
+        # atomic); the condition is only for waking the thread.
         self._rows: deque[Sequence[Any]] = deque()
+        self._wake_sent = False
         self._changed = threading.Condition()
         self._closing = False
         self._flush_requested = False
@@ -202,14 +224,47 @@ class BufferedWriter:
     # -- producer side -------------------------------------------------------------------
 
     def _check_alive(self) -> None:
-        if not self._thread.is_alive() and not self._closing:
+        if (self._death is not None or not self._thread.is_alive()) and not self._closing:
             raise RuntimeError(
                 f"the writer of {self.table_name!r} has stopped ({self._death!r}); rows"
                 f" already queued are put in the spool {self.spool.folder} by close()"
             )
 
+    def _use_types(self, types: Sequence[str]) -> None:
+        """Take the column types: build the encoder and the fast check of add()."""
+        encoder = RowEncoder(types)
+        self._encoder = encoder
+        self._signature = tuple(_SAFE_TYPES.get(column_type(name).name, _Never) for name in types)
+
+    def _check_row(self, row: Sequence[Any]) -> None:
+        """Check a row whose value types are not the plain ones of its columns."""
+        if len(row) != len(self.columns):
+            raise ValueError(f"row has {len(row)} values for {len(self.columns)} columns")
+        encoder = self._encoder
+        if encoder is None:
+            return
+        try:
+            encoder.check_row(row, self._signature)
+        except (ValueError, TypeError, OverflowError) as error:
+            kind = TypeError if isinstance(error, TypeError) else ValueError
+            raise kind(f"{error} (row {list(row)!r} for {self.columns})") from None
+
+    def _refuse(self) -> None:
+        if self._closing:
+            raise RuntimeError("the writer is closed")
+        self._check_alive()
+
+    def _wake(self) -> None:
+        self._wake_sent = True
+        with self._changed:
+            self._changed.notify()
+
     def add(self, row: Sequence[Any]) -> None:
         """Queue one row (values in the order of ``columns``); returns at once.
+
+        A row of the usual value types (``float`` for float columns, ``datetime`` for
+        times, ``str`` for text, ``bool`` for booleans) is accepted on a comparison of
+        its types; any other row is checked value by value, so a bad value raises here.
 
         Raises
         ------
@@ -219,27 +274,31 @@ class BufferedWriter:
         RuntimeError
             The writer is closed, or its thread has stopped.
         """
-        if len(row) != len(self.columns):
-            raise ValueError(f"row has {len(row)} values for {len(self.columns)} columns")
-        encoder = self._encoder
-        if encoder is not None:
-            try:
-                encoder.encode_row(row)
-            except (ValueError, TypeError, OverflowError) as error:
-                kind = TypeError if isinstance(error, TypeError) else ValueError
-                raise kind(f"{error} (row {list(row)!r} for {self.columns})") from None
-        with self._changed:
-            if self._closing:
-                raise RuntimeError("the writer is closed")
-            self._check_alive()
-            self._rows.append(row)
-            if len(self._rows) >= self.batch_size:
-                self._changed.notify()
+        if tuple(map(type, row)) != self._signature:
+            self._check_row(row)
+        if self._closing or self._death is not None:
+            self._refuse()
+        rows = self._rows
+        rows.append(row)
+        if len(rows) >= self.batch_size and not self._wake_sent:
+            self._wake()
 
     def add_many(self, rows: Iterable[Sequence[Any]]) -> None:
-        """Queue many rows (see :meth:`add`)."""
-        for row in rows:
-            self.add(row)
+        """Queue many rows (see :meth:`add`); a bad row raises before any row is queued."""
+        rows = rows if isinstance(rows, (list, tuple)) else list(rows)
+        # The value types of all rows, in C loops; rows are checked one by one only
+        # when some differ from the plain ones.
+        if set(map(tuple, map(map, itertools.repeat(type), rows))) - {self._signature}:
+            for row in rows:
+                if tuple(map(type, row)) != self._signature:
+                    self._check_row(row)
+        if self._closing or self._death is not None:
+            self._refuse()
+        queue = self._rows
+        for start in range(0, len(rows), self.batch_size):
+            queue.extend(rows[start : start + self.batch_size])
+            if len(queue) >= self.batch_size and not self._wake_sent:
+                self._wake()
 
     def flush(self, timeout: float = 60.0) -> bool:
         """Write everything queued now; True when the queue and the spool are empty.
@@ -296,6 +355,12 @@ class BufferedWriter:
                 f"the writer of {self.table_name!r} had stopped ({self._death!r});"
                 f" {len(queued)} queued rows were put in the spool {self.spool.folder}"
             )
+        if self._rows and not self._thread.is_alive():
+            # Rows added by another thread while close() ran: kept for the next writer.
+            with self._changed:
+                late = list(self._rows)
+                self._rows.clear()
+            self._to_spool(uuid.uuid4(), late)
         left = len(self.spool.batches())
         if left:
             log.warning(
@@ -343,8 +408,10 @@ class BufferedWriter:
                 if ready or remaining <= 0:
                     break
                 self._changed.wait(remaining)
+            self._wake_sent = False
             count = min(len(self._rows), self.batch_size)
-            batch = [self._rows.popleft() for _ in range(count)]
+            take = self._rows.popleft
+            batch = [take() for _ in range(count)]
             if not batch:
                 self._flush_requested = False
                 self._idle.set()
@@ -466,11 +533,11 @@ class BufferedWriter:
             db.connect()
             with db.transaction("writer bookkeeping") as cursor:
                 batches.create(cursor)
-            encoder = RowEncoder(db.column_types(self.table_name, self.columns))
+            types = db.column_types(self.table_name, self.columns)
         except psycopg2.Error as error:
             db.close()
             raise _UnavailableError(_reason(error)) from error
-        self._encoder = encoder
+        self._use_types(types)
         self._db = db
         return db
 
