@@ -17,6 +17,7 @@ import psycopg2
 import pytest
 
 from lab_utils.database import BufferedWriter, Constraint, Database, DataType, EmbeddedPostgres
+from lab_utils.database.binary_copy import RowEncoder
 
 START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 COLUMNS = ["time", "v"]
@@ -331,8 +332,49 @@ def test_add_takes_plain_rows_on_their_types_and_still_refuses_every_bad_value(
     for row, error in bad:
         with pytest.raises(error):
             writer.add(row)
-    with pytest.raises(ValueError, match="n/a"):
-        writer.add_many([good[0]] * 100 + [[START, "n/a", 1, True, "x"]])  # nothing queued
+    with pytest.raises(ValueError, match="n/a"):  # the 100 rows before it are queued
+        writer.add_many([good[0]] * 100 + [[START, "n/a", 1, True, "x"]] + [good[0]] * 10)
     writer.add_many([good[0]] * 100)
     writer.close()
-    assert (_count(raw, "mixed"), writer.rows_rejected) == (104, 0)
+    assert (_count(raw, "mixed"), writer.rows_rejected) == (204, 0)
+
+
+def test_rows_encoded_on_add_store_what_insert_many_stores(
+    db: Database, raw: Any, tmp_path: Path
+) -> None:
+    columns = ["time", "v", "n", "t"]
+    for table in ("by_writer", "by_batch"):
+        db.create_timescale_db(table)
+        for column, kind in [("v", DataType.double), ("n", DataType.long),
+                             ("t", DataType.string)]:  # fmt: skip
+            db.new_column(table, column, kind)
+    # Types the C formatter encodes: add() encodes each row, the thread only sends.
+    assert RowEncoder(db.column_types("by_writer", columns)).accelerated
+    rows: list[list[Any]] = []
+    for n in range(2500):
+        rows += [
+            [START + dt.timedelta(seconds=n), n / 7, n, f"run {n}"],
+            [START.replace(tzinfo=None) + dt.timedelta(seconds=n), "NaN", str(n), None],
+            [START.timestamp() + n + 0.5, None, True, n],  # lab-db's conversions
+        ]
+    writer = BufferedWriter(db, "by_writer", columns, batch_size=1000, spool_dir=tmp_path / "s")
+    for row in rows[:3000]:
+        writer.add(row)
+    with pytest.raises(ValueError, match="n/a"):
+        writer.add([START, "n/a", 1, "x"])
+    with pytest.raises(TypeError):
+        writer.add([START, 1.0, 1, b"bytes"])
+    with pytest.raises(ValueError, match="values for 4 columns"):
+        writer.add([START, 1.0, 1])
+    with pytest.raises(ValueError, match="n/a"):  # the rows before the bad one are queued
+        writer.add_many([*rows[3000:4500], [START, "n/a", 1, "x"], *rows[5000:]])
+    writer.add_many(rows[4500:])
+    writer.close()
+    assert writer.rows_written == 7500 and writer.rows_rejected == 0
+    db.insert_many("by_batch", columns, rows)
+    query = "SELECT time, v::text, n, t FROM {} ORDER BY time, n, t"
+    with raw.cursor() as cursor:
+        cursor.execute(query.format("by_writer"))
+        written = cursor.fetchall()
+        cursor.execute(query.format("by_batch"))
+        assert written == cursor.fetchall()

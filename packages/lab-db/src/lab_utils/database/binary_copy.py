@@ -118,6 +118,11 @@ class RowEncoder:
         self._formatter = fast_rows.formatter_for(names) if accelerate else None
 
     @property
+    def formatter(self) -> fast_rows.RowFormatter | None:
+        """The C formatter of psycopg 3 for these types, when it is used."""
+        return self._formatter
+
+    @property
     def accelerated(self) -> bool:
         """True when rows go through psycopg 3's C formatter (``lab-db[fast]``)."""
         return self._formatter is not None
@@ -466,3 +471,16 @@ class ColumnStream(CopyStream):
             self._done = True
             out += TRAILER
         return out
+
+
+class EncodedStream(CopyStream):
+    """A file-like reader over rows encoded beforehand (the buffered writer encodes on add)."""
+
+    def __init__(self, data: bytes, rows: int) -> None:
+        super().__init__(RowEncoder([]), (), overlap=False)
+        self._parts = [HEADER, data, TRAILER]
+        self.rows = rows
+
+    def read(self, size: int = -1) -> bytes:
+        """Return the header, the rows and the trailer, then ``b''``."""
+        return self._parts.pop(0) if self._parts else b""

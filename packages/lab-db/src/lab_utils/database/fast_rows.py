@@ -83,8 +83,10 @@ class RowFormatter:
         unsafe = [name for name in types if name not in SAFE_TYPES]
         if unsafe:
             raise ValueError(f"not encoded by psycopg 3 here: {unsafe}")
-        self._format = _format_row
-        self._transformer = _make_transformer([SAFE_TYPES[name] for name in types])
+        self.function: Callable[[Sequence[Any], Any, bytearray], None] = _format_row
+        """psycopg's ``format_row_binary(row, transformer, out)``: one row onto ``out``."""
+        self.transformer = _make_transformer([SAFE_TYPES[name] for name in types])
+        """The psycopg transformer holding the columns' dumpers."""
 
     def format_into(self, rows: Sequence[Sequence[Any]], out: bytearray) -> None:
         """Append the rows' binary COPY data to ``out``; on an error ``out`` is left as it was.
@@ -95,7 +97,7 @@ class RowFormatter:
             Whatever psycopg refuses a value with (the caller retries with its own encoder).
         """
         start = len(out)
-        format_row, transformer = self._format, self._transformer
+        format_row, transformer = self.function, self.transformer
         try:
             for row in rows:
                 format_row(row, transformer, out)

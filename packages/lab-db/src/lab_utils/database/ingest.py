@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Sized
 from typing import Any
 
 import psycopg2
 from psycopg2 import sql
 
 from lab_utils.database import batches
-from lab_utils.database.binary_copy import ColumnStream, CopyStream, RowEncoder
+from lab_utils.database.binary_copy import ColumnStream, CopyStream, EncodedStream, RowEncoder
 from lab_utils.database.identifiers import ident
 from lab_utils.database.schema import Schema
 
@@ -87,6 +87,7 @@ class Ingest(Schema):
         *,
         batch: tuple[str, str] | None = None,
         encoder: RowEncoder | None = None,
+        encoded: bytes | None = None,
     ) -> int:
         """Insert many rows in one transaction with binary COPY; return how many.
 
@@ -106,6 +107,9 @@ class Ingest(Schema):
             skip the rows (returning 0) if that id was already recorded.
         encoder : RowEncoder, optional
             An encoder for the types of ``columns`` (saves asking the server for them).
+        encoded : bytes, optional
+            ``rows`` already encoded by a :class:`RowEncoder` for these columns (sent as
+            they are; ``rows`` must be a sequence).
 
         Raises
         ------
@@ -114,6 +118,11 @@ class Ingest(Schema):
         ValueError, TypeError
             A row of the wrong length or a value of the wrong kind (nothing is written).
         """
+        if encoded is not None:
+            count = len(rows) if isinstance(rows, Sized) else 0
+            return self._copy(
+                "insert_many", table_name, columns, EncodedStream(encoded, count), batch
+            )
         if encoder is None:
             encoder = RowEncoder(self.column_types(table_name, columns))
         return self._copy("insert_many", table_name, columns, CopyStream(encoder, rows), batch)
