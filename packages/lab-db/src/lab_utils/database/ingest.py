@@ -8,6 +8,7 @@ from typing import Any
 
 import psycopg2
 from psycopg2 import sql
+from psycopg2.extensions import STATUS_READY
 
 from lab_utils.database import batches
 from lab_utils.database.binary_copy import ColumnStream, CopyStream, EncodedStream, RowEncoder
@@ -76,8 +77,26 @@ class Ingest(Schema):
                 )
                 .as_string(connection)
             )
-        with self.transaction(f"new_entry({table_name!r})") as cursor:
-            cursor.execute(query, data if isinstance(data, (list, tuple)) else list(data))
+        values = data if isinstance(data, (list, tuple)) else list(data)
+        if connection.status != STATUS_READY or connection.autocommit:
+            with self.transaction(f"new_entry({table_name!r})") as cursor:
+                cursor.execute(query, values)
+            return
+        # No transaction open: the one INSERT commits by itself, one round trip instead of
+        # three (psycopg2's BEGIN, the INSERT, COMMIT) for the same atomic, committed row.
+        connection.autocommit = True
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(query, values)
+        except psycopg2.Error as error:
+            if self.log_failures and not isinstance(
+                error, (psycopg2.OperationalError, psycopg2.InterfaceError)
+            ):
+                log.error("new_entry(%r) failed: %s", table_name, str(error).strip())
+            raise
+        finally:
+            if not connection.closed:
+                connection.autocommit = False
 
     def insert_many(
         self,

@@ -346,6 +346,9 @@ class BufferedWriter:
             self._add_each(rows)
             return
         for start in range(0, len(rows), size):
+            # Let the writer's thread take the interpreter between two of its libpq calls
+            # now, not after the 5 ms switch interval.
+            time.sleep(0)
             piece = list(rows[start : start + size])
             try:
                 data = self._encode_piece(piece)  # outside the lock: add() goes on meanwhile
