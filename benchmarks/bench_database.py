@@ -275,7 +275,7 @@ def _memory(way: str, count: int, dsn: str) -> None:
         db.insert_many("plain", COLUMNS, rows)
     else:
         spool = Path(tempfile.mkdtemp(prefix="lab-db-spool-"))
-        with BufferedWriter(db, "plain", COLUMNS, batch_size=20_000, spool_dir=spool) as writer:
+        with BufferedWriter(db, "plain", COLUMNS, spool_dir=spool) as writer:  # the defaults
             add = writer.add
             for row in rows:
                 add(row)
@@ -319,7 +319,7 @@ def _server(root: Path) -> tuple[EmbeddedPostgres, bool]:
 def run(quick: bool = False) -> list[Comparison]:
     """Rows per second of each way to write DAQ rows, with its peer from the same run."""
     count = 20_000 if quick else 100_000
-    reps = 5
+    reps = 5 if quick else 7
     memory_rows = 200_000 if quick else 10_000_000
     root = Path(tempfile.mkdtemp(prefix="lab-db-bench-"))
     root.chmod(0o777)  # the server (another user when run as root) writes and reads it

@@ -195,15 +195,20 @@ def stopped_server() -> Iterator[EmbeddedPostgres]:
     shutil.rmtree(root, ignore_errors=True)
 
 
+def _writer_to(server: EmbeddedPostgres, tmp_path: Path, **options: Any) -> BufferedWriter:
+    """A writer of 100-row batches into ``gauge`` of the server's ``daq`` database."""
+    target = Database(host=server.host, port=server.port, database="daq", user=server.user)
+    return BufferedWriter(
+        target, "gauge", COLUMNS, batch_size=100, flush_interval=0.05,
+        spool_dir=tmp_path / "spool", **options,
+    )  # fmt: skip
+
+
 def test_a_server_down_from_the_start_is_one_story_and_the_rows_arrive_later(
     stopped_server: EmbeddedPostgres, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     server = stopped_server
-    target = Database(host=server.host, port=server.port, database="daq", user=server.user)
-    writer = BufferedWriter(
-        target, "gauge", COLUMNS, batch_size=100, flush_interval=0.05,
-        spool_dir=tmp_path / "spool", max_backoff=0.2, reminder_interval=0.5,
-    )  # fmt: skip
+    writer = _writer_to(server, tmp_path, max_backoff=0.2, reminder_interval=0.5)
     writer.add_many(_rows(300))
     _wait_for(lambda: writer.rows_spooled == 300)
     _wait_for(
@@ -378,3 +383,20 @@ def test_rows_encoded_on_add_store_what_insert_many_stores(
         written = cursor.fetchall()
         cursor.execute(query.format("by_batch"))
         assert written == cursor.fetchall()
+
+
+def test_memory_stays_bounded_and_full_batches_go_to_disk_during_an_outage(
+    stopped_server: EmbeddedPostgres, tmp_path: Path
+) -> None:
+    server = stopped_server
+    writer = _writer_to(server, tmp_path, max_backoff=30, max_queued_batches=2)
+    most = 0
+    for row in _rows(5000):
+        writer.add(row)  # waits for room at most while the thread spools
+        most = max(most, writer.stats().rows_queued)
+    assert most <= (2 + 1) * 100 + 100  # the full batches allowed, one sealed, the open one
+    _wait_for(lambda: writer.rows_spooled == 5000)
+    server.start()
+    assert writer.flush(timeout=120)
+    writer.close()
+    assert writer.rows_replayed == 5000 and writer.rows_lost == 0

@@ -144,6 +144,10 @@ class BufferedWriter:
         Longest wait between reconnection attempts, in seconds.
     reminder_interval : float, optional
         Seconds between WARNING reminders while an outage lasts.
+    max_queued_batches : int, optional
+        Full batches kept in memory at most: beyond that, add() waits for the thread
+        (which writes them, or spools them to disk during an outage), so memory stays
+        bounded when rows come faster than the server takes them.
     keep_batch_ids : datetime.timedelta, optional
         How long batch ids are kept in ``lab_utils_batches`` (at least as long as the
         oldest batch in the spool).
@@ -169,6 +173,7 @@ class BufferedWriter:
         max_backoff: float = 30.0,
         reminder_interval: float = 300.0,
         keep_batch_ids: dt.timedelta = dt.timedelta(days=7),
+        max_queued_batches: int = 20,
     ) -> None:
         self.table_name = table_name
         self.columns = list(columns)
@@ -177,6 +182,7 @@ class BufferedWriter:
         self.max_backoff = max_backoff
         self.reminder_interval = reminder_interval
         self.keep_batch_ids = keep_batch_ids
+        self.max_queued_batches = max_queued_batches
         self._template = database.clone(connect=False)
         self._where = f"{database.database!r} on {database.host}:{database.port}"
         folder = spool_dir or Path("~/.cache/lab_utils/spool").expanduser() / table_name
@@ -320,6 +326,8 @@ class BufferedWriter:
             rows.append(row)
             if len(rows) >= self.batch_size:
                 self._seal()
+                if len(self._sealed) > self.max_queued_batches:
+                    self._wait_for_room()
 
     def add_many(self, rows: Iterable[Sequence[Any]]) -> None:
         """Queue many rows (see :meth:`add`); a bad row raises, the rows before it are queued.
@@ -340,6 +348,7 @@ class BufferedWriter:
                     self._open.extend(rows[start : start + size])
                     if len(self._open) >= size:
                         self._seal()
+                        self._wait_for_room()
                 return
             self._seal()
         if plain:
@@ -360,6 +369,17 @@ class BufferedWriter:
                 self._open, self._data = piece, data
                 if len(piece) >= size:
                     self._seal()
+                self._wait_for_room()
+
+    def _wait_for_room(self) -> None:
+        """Wait (the lock held) while more than ``max_queued_batches`` batches wait."""
+        while (
+            len(self._sealed) > self.max_queued_batches
+            and not self._closing
+            and self._death is None
+            and self._thread.is_alive()
+        ):
+            self._changed.wait(0.5)
 
     def _add_each(self, rows: Sequence[Sequence[Any]]) -> None:
         for row in rows:
@@ -495,6 +515,7 @@ class BufferedWriter:
             if not self._sealed:
                 self._seal()
             if self._sealed:
+                self._changed.notify_all()  # producers waiting for room
                 return self._sealed.popleft()
             self._flush_requested = False
             self._idle.set()
@@ -529,6 +550,7 @@ class BufferedWriter:
                 self._outage(error)
                 if batch:
                     self._to_spool(batch_id, batch)
+                    self._spool_sealed()
                 elif self._closing:
                     return
                 backoff = self._sleep(backoff)
@@ -544,6 +566,16 @@ class BufferedWriter:
                 elif self._closing:
                     return
                 backoff = self._sleep(backoff)
+
+    def _spool_sealed(self) -> None:
+        """During an outage, move every full batch from memory to the spool (in order)."""
+        while True:
+            with self._changed:
+                if not self._sealed:
+                    return
+                rows, _ = self._sealed.popleft()
+                self._changed.notify_all()  # producers waiting for room
+            self._to_spool(uuid.uuid4(), rows)
 
     def _sleep(self, backoff: float) -> float:
         with self._changed:
