@@ -473,14 +473,33 @@ class ColumnStream(CopyStream):
         return out
 
 
-class EncodedStream(CopyStream):
-    """A file-like reader over rows encoded beforehand (the buffered writer encodes on add)."""
+def copy_data(body: bytes | bytearray) -> bytes:
+    """Return the complete binary COPY data of encoded rows: header, rows, trailer."""
+    return b"".join((HEADER, body, TRAILER))
+
+
+class EncodedStream:
+    """A file-like reader over complete binary COPY data made beforehand (:func:`copy_data`).
+
+    The buffered writer encodes rows as they are added; the whole batch is handed to
+    psycopg2 in one read.
+    """
 
     def __init__(self, data: bytes, rows: int) -> None:
-        super().__init__(RowEncoder([]), (), overlap=False)
-        self._parts = [HEADER, data, TRAILER]
+        self._data = data
         self.rows = rows
+        """Rows in the data."""
+        self.error: Exception | None = None
+        """Always None: the rows were encoded (and checked) beforehand."""
 
     def read(self, size: int = -1) -> bytes:
-        """Return the header, the rows and the trailer, then ``b''``."""
-        return self._parts.pop(0) if self._parts else b""
+        """Return all the data, then ``b''``; ``size`` is only a hint."""
+        data, self._data = self._data, b""
+        return data
+
+    def readline(self, size: int = -1) -> bytes:
+        """Binary COPY has no lines; psycopg2 only calls :meth:`read`."""
+        return self.read(size)
+
+    def close(self) -> None:
+        """Nothing to stop."""

@@ -127,8 +127,9 @@ class Ingest(Schema):
         encoder : RowEncoder, optional
             An encoder for the types of ``columns`` (saves asking the server for them).
         encoded : bytes, optional
-            ``rows`` already encoded by a :class:`RowEncoder` for these columns (sent as
-            they are; ``rows`` must be a sequence).
+            The complete binary COPY data of ``rows`` (:func:`binary_copy.copy_data` of
+            what a :class:`RowEncoder` for these columns gave), sent as it is; ``rows``
+            must then be a sequence.
 
         Raises
         ------
@@ -194,7 +195,7 @@ class Ingest(Schema):
         what: str,
         table_name: str,
         columns: Sequence[str],
-        stream: CopyStream,
+        stream: CopyStream | EncodedStream,
         batch: tuple[str, str] | None,
     ) -> int:
         query = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT binary)").format(

@@ -46,7 +46,7 @@ import psycopg2
 
 from lab_utils.database import batches
 from lab_utils.database.batches import BATCH_TABLE
-from lab_utils.database.binary_copy import RowEncoder
+from lab_utils.database.binary_copy import RowEncoder, copy_data
 from lab_utils.database.column_types import column_type
 from lab_utils.database.database import Database
 from lab_utils.database.spool import Spool
@@ -278,7 +278,7 @@ class BufferedWriter:
         """Hand the open batch to the thread (with the lock held)."""
         if self._open:
             data = self._data
-            self._sealed.append((self._open, None if data is None else bytes(data)))
+            self._sealed.append((self._open, None if data is None else copy_data(data)))
             self._open = []
             if data is not None:
                 self._data = bytearray()
