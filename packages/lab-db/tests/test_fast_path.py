@@ -92,6 +92,15 @@ def berlin() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(params=["numpy imported", "numpy absent"])
+def numpy_or_not(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both columnar ways: numpy arrays when numpy is imported, ``struct`` otherwise."""
+    if request.param == "numpy absent":
+        monkeypatch.delitem(sys.modules, "numpy", raising=False)
+    else:
+        import numpy  # noqa: F401 - imported is the state under test
+
+
 def test_the_extra_is_installed_for_the_tests() -> None:
     # The comparisons below would compare a path with itself without it.
     assert fast_rows.AVAILABLE
@@ -101,7 +110,9 @@ def test_the_extra_is_installed_for_the_tests() -> None:
 
 
 @pytest.mark.parametrize("kind", sorted(REGISTRY))
-def test_every_type_gives_the_same_bytes_on_every_path(kind: str, berlin: None) -> None:
+def test_every_type_gives_the_same_bytes_on_every_path(
+    kind: str, berlin: None, numpy_or_not: None
+) -> None:
     types = ["timestamp with time zone", kind, "double precision"]
     rows = _rows(types, 50)
     fast, plain = RowEncoder(types), RowEncoder(types, accelerate=False)
@@ -112,7 +123,9 @@ def test_every_type_gives_the_same_bytes_on_every_path(kind: str, berlin: None) 
 
 
 @pytest.mark.parametrize("kind", sorted(REGISTRY))
-def test_the_fast_plain_rows_give_the_same_bytes_on_every_path(kind: str) -> None:
+def test_the_fast_plain_rows_give_the_same_bytes_on_every_path(
+    kind: str, numpy_or_not: None
+) -> None:
     # Without NULLs or conversions: the chunk takes the C formatter or the columnar path.
     plain_values = {
         "boolean": [True, False], "smallint": [1, -2], "integer": [3, -4], "bigint": [5, 2**40],
@@ -128,7 +141,7 @@ def test_the_fast_plain_rows_give_the_same_bytes_on_every_path(kind: str) -> Non
 
 
 @pytest.mark.parametrize(("kind", "value"), [(k, v) for k, values in BAD.items() for v in values])
-def test_every_path_refuses_the_same_values(kind: str, value: Any) -> None:
+def test_every_path_refuses_the_same_values(kind: str, value: Any, numpy_or_not: None) -> None:
     types = ["timestamp with time zone", kind]
     rows = [[T0, SAMPLES[kind][0]]] * 10 + [[T0, value]]
     for encoder in (RowEncoder(types), RowEncoder(types, accelerate=False)):

@@ -4,9 +4,10 @@ Three ways, one result (the same bytes, or the same error):
 
 - **psycopg 3's C row formatter** (:mod:`~lab_utils.database.fast_rows`, ``lab-db[fast]``)
   for rows of the column types it encodes exactly as lab-db does;
-- **column by column**: each column goes through one ``array`` (a C loop converting the
-  Python values), byte-swapped to network order and scattered into the rows by slice
-  assignments (or one structured numpy array when numpy is already imported);
+- **column by column**: times are converted a column at a time in C loops, then the rows
+  are packed by one ``struct`` per row in a C loop over the columns (or, when numpy is
+  already imported, each column goes through one array and the rows are one structured
+  numpy array);
 - **row by row** for rows holding NULLs, text or values needing conversion, so any row
   is accepted.
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import array
 import datetime as dt
 import itertools
+import math
 import operator
 import queue
 import struct
@@ -113,7 +115,8 @@ class RowEncoder:
         self._packers = [_value_packer(kind) for kind in self._kinds]
         # All columns fixed-size: rows are encoded a chunk at a time, column by column.
         self.fast = all(kind.struct_code for kind in self._kinds)
-        self._row_size = 2 + sum(4 + kind.size for kind in self._kinds)
+        codes = "".join(f"i{kind.struct_code}" for kind in self._kinds) if self.fast else ""
+        self._row_struct = struct.Struct(f"!h{codes}")
         names = [kind.name for kind in self._kinds]
         self._formatter = fast_rows.formatter_for(names) if accelerate else None
 
@@ -232,13 +235,28 @@ class RowEncoder:
 
         The row path then either encodes the value or raises the error naming it.
         """
+        if sys.modules.get("numpy") is None:
+            return self._packed(columns)
         raws = []
         for column, kind in zip(columns, self._kinds, strict=True):
             raw = _network_bytes(column, kind, count)
             if raw is None:
                 return None
             raws.append(raw)
-        return _interleave(self._count_field, raws, self._kinds, count, self._row_size)
+        return _interleave(raws, self._kinds, count)
+
+    def _packed(self, columns: list[Any]) -> bytes | None:
+        """Rows packed by one ``struct`` per row, in a C loop over the columns (no numpy)."""
+        args: list[Iterable[Any]] = [itertools.repeat(self._count)]
+        for column, kind in zip(columns, self._kinds, strict=True):
+            values = _checked_values(column, kind)
+            if values is None:
+                return None
+            args += [itertools.repeat(kind.size), values]
+        try:
+            return b"".join(map(self._row_struct.pack, *args))
+        except (struct.error, TypeError, ValueError, OverflowError):
+            return None
 
 
 def _as_sequence(column: Any) -> Sequence[Any]:
@@ -278,22 +296,35 @@ def _numpy_bytes(column: Any, kind: ColumnType, count: int) -> bytes | None:
     return None
 
 
+def _checked_values(column: Any, kind: ColumnType) -> Sequence[Any] | None:
+    """Return a column's values ready for its fixed-size form; None: the row path decides.
+
+    Times become microseconds; booleans and reals are converted and checked one by one
+    (``array('b')`` takes 2, ``array('f')`` turns 1e39 into inf).
+    """
+    values = _as_sequence(column)
+    try:
+        if kind.is_time:
+            return _micros(values)
+        if kind.struct_code in ("?", "f"):
+            values = [kind.convert(value) for value in values]
+            if kind.struct_code == "f" and any(_FLOAT4_MAX < abs(v) < math.inf for v in values):
+                return None
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return values
+
+
 def _network_bytes(column: Any, kind: ColumnType, count: int) -> bytes | None:
     """Return one column's values in network order, ``kind.size`` bytes each (None: row path)."""
     raw = _numpy_bytes(column, kind, count)
     if raw is not None:
         return raw
-    values = _as_sequence(column)
-    code = _ARRAY_CODES[kind.struct_code or ""]
+    values = _checked_values(column, kind)
+    if values is None:
+        return None
     try:
-        if kind.is_time:
-            values = _micros(values)
-        elif code in ("b", "f"):
-            # array('b') takes 2 and array('f') turns 1e39 into inf: convert and check each.
-            values = [kind.convert(value) for value in values]
-            if code == "f" and any(_FLOAT4_MAX < abs(v) < float("inf") for v in values):
-                return None
-        data = array.array(code, values)
+        data = array.array(_ARRAY_CODES[kind.struct_code or ""], values)
     except (TypeError, ValueError, OverflowError):
         return None
     if data.itemsize != kind.size:  # a platform with other C type sizes
@@ -313,34 +344,18 @@ def _micros(values: Sequence[Any]) -> list[int]:
     return [to_pg_micros(value) for value in values]
 
 
-def _interleave(
-    count_field: bytes, raws: list[bytes], kinds: list[ColumnType], count: int, size: int
-) -> bytes:
-    """Rows from columns: the count field, then each column's length and value."""
-    numpy = sys.modules.get("numpy")
-    if numpy is not None:  # already imported by the caller: one structured array
-        fields = [("n", ">i2")]
-        for index, kind in enumerate(kinds):
-            fields += [(f"l{index}", ">i4"), (f"v{index}", f"V{kind.size}")]
-        rows = numpy.empty(count, dtype=numpy.dtype(fields))
-        rows["n"] = len(kinds)
-        for index, (kind, raw) in enumerate(zip(kinds, raws, strict=True)):
-            rows[f"l{index}"] = kind.size
-            rows[f"v{index}"] = numpy.frombuffer(raw, dtype=f"V{kind.size}")
-        return bytes(rows.data)
-    # Every row starts as a copy of one template holding the count and length fields.
-    template = bytearray(count_field)
-    for kind in kinds:
-        template += struct.pack("!i", kind.size) + bytes(kind.size)
-    out = template * count
-    offset = 2
-    for kind, raw in zip(kinds, raws, strict=True):
-        width = kind.size
-        offset += 4
-        for byte in range(width):
-            out[offset + byte :: size] = raw[byte::width]
-        offset += width
-    return bytes(out)
+def _interleave(raws: list[bytes], kinds: list[ColumnType], count: int) -> bytes:
+    """Rows from columns in one structured numpy array (numpy already imported)."""
+    numpy = sys.modules["numpy"]
+    fields = [("n", ">i2")]
+    for index, kind in enumerate(kinds):
+        fields += [(f"l{index}", ">i4"), (f"v{index}", f"V{kind.size}")]
+    rows = numpy.empty(count, dtype=numpy.dtype(fields))
+    rows["n"] = len(kinds)
+    for index, (kind, raw) in enumerate(zip(kinds, raws, strict=True)):
+        rows[f"l{index}"] = kind.size
+        rows[f"v{index}"] = numpy.frombuffer(raw, dtype=f"V{kind.size}")
+    return bytes(rows.data)
 
 
 class CopyStream:
