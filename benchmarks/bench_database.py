@@ -125,6 +125,15 @@ def _compare(
     )  # fmt: skip
 
 
+def _without_numpy(action: Callable[[], object]) -> None:
+    """Run ``action`` as on the default install: lab-db uses numpy only when imported."""
+    numpy = sys.modules.pop("numpy")
+    try:
+        action()
+    finally:
+        sys.modules["numpy"] = numpy
+
+
 def _cpu_seconds(pid: int) -> float:
     """CPU time used so far by a local process (a server backend), from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -180,7 +189,9 @@ def _batch_ways(
         ),
         "insert_many without lab-db[fast]": lambda: run(
             "insert_many without lab-db[fast]",
-            lambda: bench.db.insert_many(table, COLUMNS, rows, encoder=plain),
+            lambda: _without_numpy(
+                lambda: bench.db.insert_many(table, COLUMNS, rows, encoder=plain)
+            ),
             ours,
         ),
         "insert_columns (numpy)": lambda: run(
