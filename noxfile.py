@@ -240,4 +240,6 @@ def bench(session: nox.Session) -> None:
     # A peer of the command-server benchmark only: asyncio on uvloop. Not a dependency of
     # any distribution, so it is installed here and nowhere else.
     session.install("uvloop")
+    # lab-db's fast extra, psycopg 3 (also the peer) and numpy for the columnar figures.
+    session.install("-e", f"{PACKAGES / 'lab-db'}[fast]", "numpy>=1.24")
     session.run("python", str(ROOT / "benchmarks" / "run.py"), *session.posargs)

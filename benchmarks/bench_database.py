@@ -1,137 +1,393 @@
-"""DAQ ingest: ours next to psycopg2's own ways and the server's own COPY from a file."""
+"""DAQ ingest: ours next to psycopg 3, raw psycopg2 and the server's own COPY from a file.
+
+The server is the machine's PostgreSQL with TimescaleDB preloaded (``LAB_DB_TIMESCALE_PG``,
+default ``/usr/lib/postgresql/15``), else an embedded one without the hypertable table.
+Each way writes the same in-memory rows (a tz-aware time and 8 doubles) into an empty
+table (TRUNCATE and CHECKPOINT outside the timing) and is verified afterwards (count, sum,
+min/max time). The ways run interleaved, in a rotating order, for several reps; a ratio
+is the median of the per-rep ratios of ours and its peer from the same rep.
+
+Run alone for the memory figure: ``python bench_database.py memory WAY ROWS DSN``.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
 import tempfile
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg2
-import psycopg2.extras
-from report import Comparison, best_of, rate, timed
+from report import Comparison
 
-from lab_utils.database import BufferedWriter, Database, DataType, EmbeddedPostgres
+from lab_utils.database import BufferedWriter, Database, EmbeddedPostgres, fast_rows
+from lab_utils.database.binary_copy import RowEncoder
 
 COLUMNS = ["time"] + [f"ch{n}" for n in range(8)]
+TYPES = ["timestamptz"] + ["float8"] * 8
+START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+STEP = dt.timedelta(milliseconds=1)
+TIMESCALE_PG = Path(os.environ.get("LAB_DB_TIMESCALE_PG", "/usr/lib/postgresql/15"))
 
 
-def _rows(count: int) -> list[list[object]]:
-    start = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
-    step = dt.timedelta(microseconds=1)
-    return [[start + step * n] + [float(n)] * 8 for n in range(count)]
+def _row(n: int) -> list[Any]:
+    return [START + STEP * n] + [float(n)] * 8
 
 
-def _table(db: Database, name: str) -> None:
-    db.create_timescale_db(name)
-    for column in COLUMNS[1:]:
-        db.new_column(name, column, DataType.double)
+def _rows(count: int) -> list[list[Any]]:
+    return [_row(n) for n in range(count)]
 
 
-def _truncate(raw: psycopg2.extensions.connection, table: str) -> None:
-    with raw.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {table}")
+class Bench:
+    """One server, its tables, and the ways of writing into them."""
+
+    def __init__(self, server: EmbeddedPostgres, timescale: bool, folder: Path) -> None:
+        self.db = server.database("bench")
+        self.params = self.db.connection_parameters()
+        self.raw = psycopg2.connect(**self.params)
+        self.raw.autocommit = True
+        self.folder = folder
+        self.tables = ["plain", "indexed"] + (["hyper"] if timescale else [])
+        columns = ", ".join(f"{c} float8" for c in COLUMNS[1:])
+        for table in self.tables:
+            self.sql(f"CREATE TABLE {table} (time timestamptz NOT NULL DEFAULT now(), {columns})")
+        self.sql("CREATE INDEX ON indexed (time)")
+        if timescale:
+            self.sql("CREATE EXTENSION IF NOT EXISTS timescaledb")
+            self.sql("SELECT create_hypertable('hyper', 'time')")
+
+    def sql(self, query: str) -> list[tuple[Any, ...]]:
+        with self.raw.cursor() as cursor:
+            cursor.execute(query)
+            return cursor.fetchall() if cursor.description else []
+
+    def empty(self, table: str) -> None:
+        self.sql(f"TRUNCATE {table}")
+        self.sql("CHECKPOINT")
+
+    def verify(self, table: str, count: int, with_time: bool = True) -> None:
+        """The table holds exactly the ``count`` rows of ``_rows(count)``."""
+        ((got, total, first, last),) = self.sql(
+            f"SELECT count(*), sum(ch0), min(time), max(time) FROM {table}"
+        )
+        expected = (count, count * (count - 1) / 2)
+        if with_time:
+            expected += (START, START + STEP * (count - 1))  # type: ignore[assignment]
+        if (got, total, first, last)[: len(expected)] != expected:
+            raise AssertionError(f"{table}: {got, total, first, last} != {expected}")
+
+    def dump(self, table: str, rows: list[list[Any]]) -> Path:
+        """A binary COPY file of ``rows`` that the server reads itself."""
+        path = self.folder / f"{table}-{len(rows)}.bin"
+        self.db.insert_many(table, COLUMNS, rows)
+        # A query, not the table: COPY TO of a hypertable sees only its empty parent.
+        query = f"SELECT {', '.join(COLUMNS)} FROM {table}"
+        self.sql(f"COPY ({query}) TO '{path}' WITH (FORMAT binary)")
+        return path
+
+
+def _timed(action: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def _measure(
+    bench: Bench, ways: dict[str, Callable[[], float]], reps: int
+) -> dict[str, list[float]]:
+    """Rows per second of each way, per rep, the ways interleaved in a rotating order."""
+    names = list(ways)
+    rates: dict[str, list[float]] = {name: [] for name in names}
+    for rep in range(reps):
+        shift = rep % len(names)
+        for name in names[shift:] + names[:shift]:
+            rates[name].append(ways[name]())
+    return rates
+
+
+def _compare(
+    rates: dict[str, list[float]], ours: str, peer: str, what: str, target: str
+) -> Comparison:
+    ratios = [a / b for a, b in zip(rates[ours], rates[peer], strict=True)]
+    return Comparison(
+        "database", what, "rows/s", statistics.median(rates[ours]),
+        statistics.median(rates[peer]), peer, target,
+        notes={"reps": len(ratios), "min_ratio": min(ratios), "max_ratio": max(ratios)},
+        median_ratio=statistics.median(ratios),
+    )  # fmt: skip
+
+
+def _without_numpy(action: Callable[[], object]) -> None:
+    """Run ``action`` as on the default install: lab-db uses numpy only when imported."""
+    numpy = sys.modules.pop("numpy")
+    try:
+        action()
+    finally:
+        sys.modules["numpy"] = numpy
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time used so far by a local process (a server backend), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _batch_ways(
+    bench: Bench, table: str, rows: list[list[Any]], cpu: dict[str, list[tuple[float, float]]]
+) -> dict[str, Callable[[], float]]:
+    import numpy
+    import psycopg
+
+    count = len(rows)
+    dump = bench.dump(table, rows)
+    types = bench.db.column_types(table, COLUMNS)
+    fast, plain = RowEncoder(types), RowEncoder(types, accelerate=False)
+    arrays = [numpy.array([START.replace(tzinfo=None) + STEP * n for n in range(count)],
+                          dtype="datetime64[us]")]  # fmt: skip
+    arrays += [numpy.arange(count, dtype=numpy.float64) for _ in range(8)]
+    p3 = psycopg.connect(" ".join(f"{k}={v}" for k, v in bench.params.items()))
+    copy_sql = f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN WITH (FORMAT binary)"
+
+    def run(name: str, action: Callable[[], object], backend: int) -> float:
+        bench.empty(table)
+        client, server = time.process_time(), _cpu_seconds(backend)
+        seconds = _timed(action)
+        cpu.setdefault(name, []).append(
+            (time.process_time() - client, _cpu_seconds(backend) - server)
+        )
+        bench.verify(table, count)
+        return count / seconds
+
+    def server_file() -> None:
+        bench.sql(f"COPY {table} ({', '.join(COLUMNS)}) FROM '{dump}' WITH (FORMAT binary)")
+
+    def psycopg3() -> None:
+        with p3.cursor() as cursor, cursor.copy(copy_sql) as copy:
+            copy.set_types(TYPES)
+            for row in rows:
+                copy.write_row(row)
+        p3.commit()
+
+    ours = bench.db.require_connection().get_backend_pid()
+    return {
+        "server binary COPY FROM file": lambda: run(
+            "server binary COPY FROM file", server_file, bench.raw.get_backend_pid()
+        ),
+        "psycopg 3 binary COPY": lambda: run(
+            "psycopg 3 binary COPY", psycopg3, p3.info.backend_pid
+        ),
+        "insert_many": lambda: run(
+            "insert_many", lambda: bench.db.insert_many(table, COLUMNS, rows, encoder=fast), ours
+        ),
+        "insert_many without lab-db[fast]": lambda: run(
+            "insert_many without lab-db[fast]",
+            lambda: _without_numpy(
+                lambda: bench.db.insert_many(table, COLUMNS, rows, encoder=plain)
+            ),
+            ours,
+        ),
+        "insert_columns (numpy)": lambda: run(
+            "insert_columns (numpy)",
+            lambda: bench.db.insert_columns(table, COLUMNS, arrays, encoder=fast),
+            ours,
+        ),
+    }
+
+
+def _writer_ways(
+    bench: Bench, rows: list[list[Any]], producer: list[float]
+) -> dict[str, Callable[[], float]]:
+    table, count = "plain", len(rows)
+    fast = RowEncoder(bench.db.column_types(table, COLUMNS))
+
+    def batch() -> float:
+        bench.empty(table)
+        seconds = _timed(lambda: bench.db.insert_many(table, COLUMNS, rows, encoder=fast))
+        bench.verify(table, count)
+        return count / seconds
+
+    def writer(one_by_one: bool) -> float:
+        spool = Path(tempfile.mkdtemp(prefix="lab-db-spool-"))
+        writer = BufferedWriter(
+            bench.db, table, COLUMNS, batch_size=20_000, flush_interval=0.5, spool_dir=spool
+        )
+        writer.add(_row(0))  # connected and warm before the clock starts
+        writer.flush()
+        bench.empty(table)
+        start = time.perf_counter()
+        if one_by_one:
+            add = writer.add
+            for row in rows:
+                add(row)
+            producer.append((time.perf_counter() - start) / count * 1e6)
+        else:
+            writer.add_many(rows)
+        writer.close()
+        seconds = time.perf_counter() - start
+        bench.verify(table, count)
+        shutil.rmtree(spool, ignore_errors=True)
+        return count / seconds
+
+    return {
+        "insert_many": batch,
+        "BufferedWriter.add": lambda: writer(True),
+        "BufferedWriter.add_many": lambda: writer(False),
+    }
+
+
+def _single_row_ways(bench: Bench, count: int) -> dict[str, Callable[[], float]]:
+    table = "plain"
+    rows = _rows(count)
+    query = f"INSERT INTO {table} ({', '.join(COLUMNS[1:])}) VALUES ({', '.join(['%s'] * 8)})"
+
+    def raw_insert() -> float:
+        bench.empty(table)
+        connection = psycopg2.connect(**bench.params)
+        cursor = connection.cursor()
+
+        def go() -> None:
+            for row in rows:
+                cursor.execute(query, row[1:])
+                connection.commit()
+
+        seconds = _timed(go)
+        connection.close()
+        bench.verify(table, count, with_time=False)
+        return count / seconds
+
+    def new_entry() -> float:
+        bench.empty(table)
+        db = bench.db.clone()
+        seconds = _timed(lambda: [db.new_entry(table, COLUMNS[1:], row[1:]) for row in rows])
+        db.close()
+        bench.verify(table, count, with_time=False)
+        return count / seconds
+
+    return {"raw psycopg2 INSERT + commit": raw_insert, "new_entry": new_entry}
+
+
+def _memory(way: str, count: int, dsn: str) -> None:
+    """Ingest ``count`` generated rows; print the peak and the starting RSS in MiB."""
+    params = dict(part.split("=", 1) for part in dsn.split())
+    db = Database(host=params["host"], port=int(params["port"]), database=params["dbname"],
+                  user=params["user"])  # fmt: skip
+    db.connect()
+    rows: Iterator[list[Any]] = (_row(n) for n in range(count))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if way == "insert_many":
+        db.insert_many("plain", COLUMNS, rows)
+    else:
+        spool = Path(tempfile.mkdtemp(prefix="lab-db-spool-"))
+        with BufferedWriter(db, "plain", COLUMNS, spool_dir=spool) as writer:  # the defaults
+            add = writer.add
+            for row in rows:
+                add(row)
+        shutil.rmtree(spool, ignore_errors=True)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{peak:.1f} {before:.1f}")
+
+
+def _memory_comparisons(bench: Bench, count: int) -> list[Comparison]:
+    results = []
+    dsn = " ".join(f"{k}={v}" for k, v in bench.params.items() if k != "passfile")
+    for way in ("insert_many", "BufferedWriter.add"):
+        bench.empty("plain")
+        done = subprocess.run(  # this file, our interpreter
+            [sys.executable, __file__, "memory", way, str(count), dsn],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        peak, before = map(float, done.stdout.split())
+        bench.verify("plain", count)
+        results.append(Comparison("database", f"peak memory, {way}, {count:,} rows from an iterator",
+                                  "MiB", peak, before, "the same process before ingest", "report",
+                                  notes={"held_mib": peak - before}))  # fmt: skip
+    return results
+
+
+def _server(root: Path) -> tuple[EmbeddedPostgres, bool]:
+    """The machine's PostgreSQL with TimescaleDB preloaded, else an embedded one."""
+    if not (TIMESCALE_PG / "lib" / "timescaledb.so").exists():
+        return EmbeddedPostgres().start(), False
+    server = EmbeddedPostgres(root / "pg")
+    server.bin = TIMESCALE_PG / "bin"
+    server.start()  # creates the cluster; preloaded libraries need a restart
+    server.stop()
+    with (server.data_dir / "postgresql.conf").open("a", encoding="utf-8") as conf:
+        conf.write("shared_preload_libraries = 'timescaledb'\n"
+                   "timescaledb.telemetry_level = 'off'\n")  # fmt: skip
+    server.start()
+    return server, True
 
 
 def run(quick: bool = False) -> list[Comparison]:
     """Rows per second of each way to write DAQ rows, with its peer from the same run."""
-    sizes = [20_000] if quick else [100_000, 1_000_000]
-    rounds = 2 if quick else 3
-    results = []
-    with EmbeddedPostgres() as server:
-        db = server.database("bench")
-        _table(db, "daq")
-        raw = psycopg2.connect(**db.connection_parameters())
-        raw.autocommit = True
-        folder = Path(tempfile.mkdtemp(prefix="lab-db-bench-"))
-        folder.chmod(0o777)  # the server (another user when run as root) writes and reads it
-        for size in sizes:
-            rows = _rows(size)
-            dump = folder / f"daq-{size}.bin"
-            db.insert_many("daq", COLUMNS, rows)
-            with raw.cursor() as cursor:
-                cursor.execute(f"COPY daq TO '{dump}' WITH (FORMAT binary)")
-            _truncate(raw, "daq")
-
-            def server_copy(dump: Path = dump, size: int = size) -> float:
-                _truncate(raw, "daq")
-                with raw.cursor() as cursor:
-                    seconds = timed(
-                        lambda: cursor.execute(f"COPY daq FROM '{dump}' WITH (FORMAT binary)")
-                    )
-                return rate(size, seconds)
-
-            def ours(rows: list[list[object]] = rows, size: int = size) -> float:
-                _truncate(raw, "daq")
-                return rate(size, timed(lambda: db.insert_many("daq", COLUMNS, rows)))
-
-            peer, mine = best_of(rounds, server_copy, ours)
-            results.append(Comparison("database", f"batch insert, {size:,} rows", "rows/s", mine, peer,
-                                      "server binary COPY FROM file", ">=0.8x"))  # fmt: skip
-
-        rows = _rows(sizes[0])
-
-        def batch() -> float:
-            _truncate(raw, "daq")
-            return rate(len(rows), timed(lambda: db.insert_many("daq", COLUMNS, rows)))
-
-        def writer() -> float:
-            _truncate(raw, "daq")
-            spool = Path(tempfile.mkdtemp(prefix="lab-db-spool-"))
-
-            def write() -> None:
-                with BufferedWriter(
-                    db, "daq", COLUMNS, batch_size=20_000, flush_interval=0.5, spool_dir=spool
-                ) as w:
-                    w.add_many(rows)
-
-            return rate(len(rows), timed(write))
-
-        peer, mine = best_of(rounds, batch, writer)
-        results.append(Comparison("database", f"buffered writer, {len(rows):,} rows", "rows/s", mine, peer,
-                                  "insert_many (batch insert)", ">=0.9x"))  # fmt: skip
-
-        small = rows[: 300 if quick else 2000]
-
-        def raw_insert() -> float:
-            _truncate(raw, "daq")
-            connection = psycopg2.connect(**db.connection_parameters())
-            cursor = connection.cursor()
-            query = f"INSERT INTO daq ({', '.join(COLUMNS[1:])}) VALUES ({', '.join(['%s'] * 8)})"
-
-            def go() -> None:
-                for row in small:
-                    cursor.execute(query, row[1:])
-                    connection.commit()
-
-            seconds = timed(go)
-            connection.close()
-            return rate(len(small), seconds)
-
-        def new_entry() -> float:
-            _truncate(raw, "daq")
-            return rate(
-                len(small),
-                timed(lambda: [db.new_entry("daq", COLUMNS[1:], row[1:]) for row in small]),
-            )
-
-        def execute_values() -> float:
-            _truncate(raw, "daq")
-            with raw.cursor() as cursor:
-                query = f"INSERT INTO daq ({', '.join(COLUMNS)}) VALUES %s"
-                return rate(
-                    len(rows),
-                    timed(
-                        lambda: psycopg2.extras.execute_values(cursor, query, rows, page_size=1000)
-                    ),
-                )
-
-        peer, mine = best_of(rounds, raw_insert, new_entry)
-        results.append(Comparison("database", "new_entry, one row + commit", "rows/s", mine, peer,
-                                  "raw psycopg2 INSERT + commit", ">=0.9x"))  # fmt: skip
-        (values,) = best_of(rounds, execute_values)
-        results.append(Comparison("database", f"batch insert, {len(rows):,} rows", "rows/s",
-                                  results[0].ours if quick else batch(), values,
-                                  "psycopg2 execute_values", "report"))  # fmt: skip
-        raw.close()
-        db.close()
+    count = 20_000 if quick else 100_000
+    reps = 5 if quick else 7
+    memory_rows = 200_000 if quick else 10_000_000
+    root = Path(tempfile.mkdtemp(prefix="lab-db-bench-"))
+    root.chmod(0o777)  # the server (another user when run as root) writes and reads it
+    server, timescale = _server(root)
+    results: list[Comparison] = []
+    try:
+        bench = Bench(server, timescale, root)
+        rows = _rows(count)
+        for table in bench.tables:
+            cpu: dict[str, list[tuple[float, float]]] = {}
+            rates = _measure(bench, _batch_ways(bench, table, rows, cpu), reps)
+            label = f"{table} table, {count:,} rows"
+            limit = "server binary COPY FROM file"
+            results += [
+                _compare(rates, "insert_many", "psycopg 3 binary COPY",
+                         f"insert_many, {label}", ">=1.0x"),
+                _compare(rates, "insert_many", limit, f"insert_many, {label}", ">=0.9x"),
+                _compare(rates, "insert_many without lab-db[fast]", limit,
+                         f"insert_many without lab-db[fast], {label}", ">=0.7x"),
+                _compare(rates, "insert_columns (numpy)", limit,
+                         f"insert_columns (numpy arrays), {label}", ">=0.9x"),
+                _compare(rates, "psycopg 3 binary COPY", limit,
+                         f"psycopg 3 binary COPY, {label}", "report"),
+            ]  # fmt: skip
+            for result in results[-5:]:
+                # Where the time goes: CPU microseconds per row of the client and the server.
+                name = result.what.split(",")[0].replace(" (numpy arrays)", " (numpy)")
+                for side, index in (("client", 0), ("server", 1)):
+                    for who, key in (("ours", name), ("peer", result.peer_name)):
+                        spent = statistics.median(c[index] for c in cpu[key])
+                        result.notes[f"{who}_{side}_cpu_us_per_row"] = spent / count * 1e6
+        producer: list[float] = []
+        rates = _measure(bench, _writer_ways(bench, rows, producer), reps)
+        label = f"plain table, {count:,} rows"
+        results += [
+            _compare(rates, "BufferedWriter.add", "insert_many",
+                     f"BufferedWriter, add() per row, {label}", ">=0.9x"),
+            _compare(rates, "BufferedWriter.add_many", "insert_many",
+                     f"BufferedWriter, add_many(), {label}", ">=0.9x"),
+        ]  # fmt: skip
+        batch_us = 1e6 / statistics.median(rates["insert_many"])
+        results.append(Comparison("database", "producer cost of one add() (9 values)", "us",
+                                  statistics.median(producer), batch_us,
+                                  "insert_many's whole cost per row", "report"))  # fmt: skip
+        rates = _measure(bench, _single_row_ways(bench, 300 if quick else 2000), reps)
+        results.append(_compare(rates, "new_entry", "raw psycopg2 INSERT + commit",
+                                "new_entry, one row + commit", ">=1.0x"))  # fmt: skip
+        results += _memory_comparisons(bench, memory_rows)
+        bench.raw.close()
+        bench.db.close()
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+    for result in results:
+        result.notes["psycopg3_formatter"] = float(fast_rows.AVAILABLE)
     return results
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["memory"]:
+    _memory(sys.argv[2], int(sys.argv[3]), sys.argv[4])

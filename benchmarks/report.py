@@ -27,10 +27,17 @@ class Comparison:
     peer_name: str
     target: str
     notes: dict[str, float] = field(default_factory=dict)
+    median_ratio: float | None = None
+    """The median of per-rep ratios, when the run measured pairs rep by rep."""
 
     @property
     def ratio(self) -> float:
-        """Ours divided by the peer's figure (a rate ratio, or a cost ratio for costs)."""
+        """Ours divided by the peer's figure (a rate ratio, or a cost ratio for costs).
+
+        The median of the per-rep ratios when the run gives it.
+        """
+        if self.median_ratio is not None:
+            return self.median_ratio
         return self.ours / self.peer if self.peer else float("nan")
 
     def meets_target(self) -> bool | None:

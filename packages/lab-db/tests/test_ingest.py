@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg2
 import pytest
 
 from lab_utils.database import BufferedWriter, Database, DataType, EmbeddedPostgres
@@ -183,3 +184,28 @@ def test_embedded_server_stops_cleanly() -> None:
     server.stop()
     assert process.poll() is not None
     assert not root.exists()
+
+
+def test_new_entry_commits_each_row_alone_and_a_refused_row_leaves_nothing_open(
+    db: Database, raw: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    _daq_table(db, "one")
+    with raw.cursor() as cursor:
+        cursor.execute("ALTER TABLE one ADD CONSTRAINT small CHECK (ch0 < 100)")
+    for n in range(3):
+        db.new_entry("one", ["ch0", "ch1"], [float(n), 1.0])
+        assert _count(raw, "SELECT count(*) FROM one") == n + 1  # committed at once
+    with pytest.raises(psycopg2.IntegrityError):
+        db.new_entry("one", ["ch0", "ch1"], [1000.0, 1.0])
+    assert any("new_entry('one') failed" in r.getMessage() for r in caplog.records)
+    assert db.connection is not None and not db.connection.autocommit
+    for _ in range(2):  # names are checked on every call, cached or not
+        with pytest.raises(ValueError, match="NUL"):
+            db.new_entry("one", ["ch0", "ch\x001"], [1.0, 2.0])
+        with pytest.raises(psycopg2.ProgrammingError):  # quoted: a column name, not SQL
+            db.new_entry("one", ["ch0", 'x"; DROP TABLE one; --'], [1.0, 2.0])
+    with db.transaction("two rows") as cursor:  # inside a transaction: part of it
+        cursor.execute("INSERT INTO one (ch0) VALUES (50)")
+        db.new_entry("one", ["ch0", "ch1"], [51.0, 1.0])
+    db.new_entry("one", ("ch0", "ch1"), (7.0, 8.0))
+    assert _count(raw, "SELECT count(*) FROM one") == 6

@@ -17,6 +17,7 @@ import psycopg2
 import pytest
 
 from lab_utils.database import BufferedWriter, Constraint, Database, DataType, EmbeddedPostgres
+from lab_utils.database.binary_copy import RowEncoder
 
 START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 COLUMNS = ["time", "v"]
@@ -194,15 +195,20 @@ def stopped_server() -> Iterator[EmbeddedPostgres]:
     shutil.rmtree(root, ignore_errors=True)
 
 
+def _writer_to(server: EmbeddedPostgres, tmp_path: Path, **options: Any) -> BufferedWriter:
+    """A writer of 100-row batches into ``gauge`` of the server's ``daq`` database."""
+    target = Database(host=server.host, port=server.port, database="daq", user=server.user)
+    return BufferedWriter(
+        target, "gauge", COLUMNS, batch_size=100, flush_interval=0.05,
+        spool_dir=tmp_path / "spool", **options,
+    )  # fmt: skip
+
+
 def test_a_server_down_from_the_start_is_one_story_and_the_rows_arrive_later(
     stopped_server: EmbeddedPostgres, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     server = stopped_server
-    target = Database(host=server.host, port=server.port, database="daq", user=server.user)
-    writer = BufferedWriter(
-        target, "gauge", COLUMNS, batch_size=100, flush_interval=0.05,
-        spool_dir=tmp_path / "spool", max_backoff=0.2, reminder_interval=0.5,
-    )  # fmt: skip
+    writer = _writer_to(server, tmp_path, max_backoff=0.2, reminder_interval=0.5)
     writer.add_many(_rows(300))
     _wait_for(lambda: writer.rows_spooled == 300)
     _wait_for(
@@ -301,3 +307,96 @@ def test_old_batch_ids_are_pruned(db: Database, raw: Any, tmp_path: Path) -> Non
         assert cursor.fetchone() == (0,)
         cursor.execute("SELECT count(*) FROM lab_utils_batches")
         assert cursor.fetchone() == (2,)  # the recent one and the new batch
+
+
+def test_add_takes_plain_rows_on_their_types_and_still_refuses_every_bad_value(
+    db: Database, raw: Any, tmp_path: Path
+) -> None:
+    db.create_timescale_db("mixed")
+    for column, kind in [("v", DataType.double), ("n", DataType.long), ("b", DataType.bool),
+                         ("t", DataType.string)]:  # fmt: skip
+        db.new_column("mixed", column, kind)
+    columns = ["time", "v", "n", "b", "t"]
+    writer = BufferedWriter(db, "mixed", columns, spool_dir=tmp_path / "spool")
+    good = [
+        [START, 1.5, 7, True, "a"],
+        [START, 2, 2**40, False, "b"],  # an int in a float column
+        [START.replace(tzinfo=None), None, None, None, None],
+        [START.timestamp(), "NaN", "12", "yes", 42],  # converted as insert_many does
+    ]
+    for row in good:
+        writer.add(row)
+    bad = [
+        ([START, 1.0, 1.5, True, "x"], ValueError),  # a fraction in an integer column
+        ([START, 1.0, 2**63, True, "x"], ValueError),
+        ([START, 1.0, 1, 2, "x"], ValueError),
+        ([START, 1.0, 1, True, b"x"], TypeError),
+        ([START, "n/a", 1, True, "x"], ValueError),
+        ([START, 1.0, 1, True], ValueError),
+    ]
+    for row, error in bad:
+        with pytest.raises(error):
+            writer.add(row)
+    with pytest.raises(ValueError, match="n/a"):  # the 100 rows before it are queued
+        writer.add_many([good[0]] * 100 + [[START, "n/a", 1, True, "x"]] + [good[0]] * 10)
+    writer.add_many([good[0]] * 100)
+    writer.close()
+    assert (_count(raw, "mixed"), writer.rows_rejected) == (204, 0)
+
+
+def test_rows_encoded_on_add_store_what_insert_many_stores(
+    db: Database, raw: Any, tmp_path: Path
+) -> None:
+    columns = ["time", "v", "n", "t"]
+    for table in ("by_writer", "by_batch"):
+        db.create_timescale_db(table)
+        for column, kind in [("v", DataType.double), ("n", DataType.long),
+                             ("t", DataType.string)]:  # fmt: skip
+            db.new_column(table, column, kind)
+    # Types the C formatter encodes: add() encodes each row, the thread only sends.
+    assert RowEncoder(db.column_types("by_writer", columns)).accelerated
+    rows: list[list[Any]] = []
+    for n in range(2500):
+        rows += [
+            [START + dt.timedelta(seconds=n), n / 7, n, f"run {n}"],
+            [START.replace(tzinfo=None) + dt.timedelta(seconds=n), "NaN", str(n), None],
+            [START.timestamp() + n + 0.5, None, True, n],  # lab-db's conversions
+        ]
+    writer = BufferedWriter(db, "by_writer", columns, batch_size=1000, spool_dir=tmp_path / "s")
+    for row in rows[:3000]:
+        writer.add(row)
+    with pytest.raises(ValueError, match="n/a"):
+        writer.add([START, "n/a", 1, "x"])
+    with pytest.raises(TypeError):
+        writer.add([START, 1.0, 1, b"bytes"])
+    with pytest.raises(ValueError, match="values for 4 columns"):
+        writer.add([START, 1.0, 1])
+    with pytest.raises(ValueError, match="n/a"):  # the rows before the bad one are queued
+        writer.add_many([*rows[3000:4500], [START, "n/a", 1, "x"], *rows[5000:]])
+    writer.add_many(rows[4500:])
+    writer.close()
+    assert writer.rows_written == 7500 and writer.rows_rejected == 0
+    db.insert_many("by_batch", columns, rows)
+    query = "SELECT time, v::text, n, t FROM {} ORDER BY time, n, t"
+    with raw.cursor() as cursor:
+        cursor.execute(query.format("by_writer"))
+        written = cursor.fetchall()
+        cursor.execute(query.format("by_batch"))
+        assert written == cursor.fetchall()
+
+
+def test_memory_stays_bounded_and_full_batches_go_to_disk_during_an_outage(
+    stopped_server: EmbeddedPostgres, tmp_path: Path
+) -> None:
+    server = stopped_server
+    writer = _writer_to(server, tmp_path, max_backoff=30, max_queued_batches=2)
+    most = 0
+    for row in _rows(5000):
+        writer.add(row)  # waits for room at most while the thread spools
+        most = max(most, writer.stats().rows_queued)
+    assert most <= (2 + 1) * 100 + 100  # the full batches allowed, one sealed, the open one
+    _wait_for(lambda: writer.rows_spooled == 5000)
+    server.start()
+    assert writer.flush(timeout=120)
+    writer.close()
+    assert writer.rows_replayed == 5000 and writer.rows_lost == 0

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Sized
 from typing import Any
 
 import psycopg2
 from psycopg2 import sql
+from psycopg2.extensions import STATUS_READY
 
 from lab_utils.database import batches
-from lab_utils.database.binary_copy import CopyStream, RowEncoder
+from lab_utils.database.binary_copy import ColumnStream, CopyStream, EncodedStream, RowEncoder
 from lab_utils.database.identifiers import ident
 from lab_utils.database.schema import Schema
 
@@ -58,13 +59,44 @@ class Ingest(Schema):
                     f"table {table_name!r} has no column {', '.join(map(repr, missing))}:"
                     " add it with new_column()"
                 )
-        query = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
-            ident(table_name, "table name"),
-            _column_list(columns),
-            sql.SQL(", ").join(sql.Placeholder() * len(columns)),
-        )
-        with self.transaction(f"new_entry({table_name!r})") as cursor:
-            cursor.execute(query, list(data))
+        connection = self.require_connection()
+        cache: dict[tuple[str, tuple[str, ...]], str] | None = self.__dict__.get("_inserts")
+        if cache is None or self.__dict__.get("_inserts_for") is not connection:
+            cache = self.__dict__["_inserts"] = {}
+            self.__dict__["_inserts_for"] = connection
+        key = (table_name, tuple(columns))
+        query = cache.get(key)
+        if query is None:
+            # Composed (every name checked) once per connection, table and columns.
+            query = cache[key] = (
+                sql.SQL("INSERT INTO {} ({}) VALUES ({})")
+                .format(
+                    ident(table_name, "table name"),
+                    _column_list(columns),
+                    sql.SQL(", ").join(sql.Placeholder() * len(columns)),
+                )
+                .as_string(connection)
+            )
+        values = data if isinstance(data, (list, tuple)) else list(data)
+        if connection.status != STATUS_READY or connection.autocommit:
+            with self.transaction(f"new_entry({table_name!r})") as cursor:
+                cursor.execute(query, values)
+            return
+        # No transaction open: the one INSERT commits by itself, one round trip instead of
+        # three (psycopg2's BEGIN, the INSERT, COMMIT) for the same atomic, committed row.
+        connection.autocommit = True
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(query, values)
+        except psycopg2.Error as error:
+            if self.log_failures and not isinstance(
+                error, (psycopg2.OperationalError, psycopg2.InterfaceError)
+            ):
+                log.error("new_entry(%r) failed: %s", table_name, str(error).strip())
+            raise
+        finally:
+            if not connection.closed:
+                connection.autocommit = False
 
     def insert_many(
         self,
@@ -74,6 +106,7 @@ class Ingest(Schema):
         *,
         batch: tuple[str, str] | None = None,
         encoder: RowEncoder | None = None,
+        encoded: bytes | None = None,
     ) -> int:
         """Insert many rows in one transaction with binary COPY; return how many.
 
@@ -93,6 +126,10 @@ class Ingest(Schema):
             skip the rows (returning 0) if that id was already recorded.
         encoder : RowEncoder, optional
             An encoder for the types of ``columns`` (saves asking the server for them).
+        encoded : bytes, optional
+            The complete binary COPY data of ``rows`` (:func:`binary_copy.copy_data` of
+            what a :class:`RowEncoder` for these columns gave), sent as it is; ``rows``
+            must then be a sequence.
 
         Raises
         ------
@@ -101,13 +138,70 @@ class Ingest(Schema):
         ValueError, TypeError
             A row of the wrong length or a value of the wrong kind (nothing is written).
         """
+        if encoded is not None:
+            count = len(rows) if isinstance(rows, Sized) else 0
+            return self._copy(
+                "insert_many", table_name, columns, EncodedStream(encoded, count), batch
+            )
         if encoder is None:
             encoder = RowEncoder(self.column_types(table_name, columns))
-        stream = CopyStream(encoder, rows)
+        return self._copy("insert_many", table_name, columns, CopyStream(encoder, rows), batch)
+
+    def insert_columns(
+        self,
+        table_name: str,
+        columns: Sequence[str],
+        data: Sequence[Any],
+        *,
+        encoder: RowEncoder | None = None,
+    ) -> int:
+        """Insert rows given column by column, in one transaction with binary COPY.
+
+        The way DAQ hardware delivers data: one array per channel. Same values and
+        checks as :meth:`insert_many`, without building rows.
+
+        Parameters
+        ----------
+        table_name : str
+            The table.
+        columns : sequence of str
+            The column names, one per entry of ``data``.
+        data : sequence
+            One entry per column, all of the same length: a sequence of values, a buffer
+            (``array.array``, ``memoryview``) or a numpy array. ``datetime64`` arrays are
+            UTC; numbers in a time column are Unix seconds; None (and NaT) is NULL.
+        encoder : RowEncoder, optional
+            An encoder for the types of ``columns``.
+
+        Returns
+        -------
+        int
+            How many rows were written.
+
+        Raises
+        ------
+        psycopg2.IntegrityError
+            The table or a column does not exist.
+        ValueError, TypeError
+            Columns of different lengths, or a value of the wrong kind (nothing is written).
+        """
+        if encoder is None:
+            encoder = RowEncoder(self.column_types(table_name, columns))
+        stream = ColumnStream(encoder, data)
+        return self._copy("insert_columns", table_name, columns, stream, None)
+
+    def _copy(
+        self,
+        what: str,
+        table_name: str,
+        columns: Sequence[str],
+        stream: CopyStream | EncodedStream,
+        batch: tuple[str, str] | None,
+    ) -> int:
         query = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT binary)").format(
             ident(table_name, "table name"), _column_list(columns)
         )
-        with self.transaction(f"insert_many({table_name!r})") as cursor:
+        with self.transaction(f"{what}({table_name!r})") as cursor:
             if batch is not None and not batches.claim(cursor, batch[0], batch[1], table_name):
                 log.info("Batch %s is already in %r: not written twice", batch[1], table_name)
                 return 0
@@ -117,6 +211,8 @@ class Ingest(Schema):
                 if stream.error is not None:  # a bad row, not the server: say which
                     raise stream.error from None
                 raise
+            finally:
+                stream.close()
             if batch is not None:
                 batches.set_count(cursor, batch[0], batch[1], stream.rows)
         return stream.rows

@@ -31,12 +31,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import logging
 import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,8 @@ import psycopg2
 
 from lab_utils.database import batches
 from lab_utils.database.batches import BATCH_TABLE
-from lab_utils.database.binary_copy import RowEncoder
+from lab_utils.database.binary_copy import RowEncoder, copy_data
+from lab_utils.database.column_types import column_type
 from lab_utils.database.database import Database
 from lab_utils.database.spool import Spool
 
@@ -54,6 +56,21 @@ log = logging.getLogger(__name__)
 __all__ = ["BATCH_TABLE", "BufferedWriter", "WriterStats"]
 
 _CONNECTION_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
+
+
+class _Never:
+    """The type no value has: a column whose values add() always checks one by one."""
+
+
+# Column type -> the value type accepted without a check (every value of it fits).
+_SAFE_TYPES: dict[str, type] = {
+    "double precision": float,
+    "text": str,
+    "character varying": str,
+    "boolean": bool,
+    "timestamp with time zone": dt.datetime,
+    "timestamp without time zone": dt.datetime,
+}
 
 
 class _UnavailableError(Exception):
@@ -127,6 +144,10 @@ class BufferedWriter:
         Longest wait between reconnection attempts, in seconds.
     reminder_interval : float, optional
         Seconds between WARNING reminders while an outage lasts.
+    max_queued_batches : int, optional
+        Full batches kept in memory at most: beyond that, add() waits for the thread
+        (which writes them, or spools them to disk during an outage), so memory stays
+        bounded when rows come faster than the server takes them.
     keep_batch_ids : datetime.timedelta, optional
         How long batch ids are kept in ``lab_utils_batches`` (at least as long as the
         oldest batch in the spool).
@@ -152,6 +173,7 @@ class BufferedWriter:
         max_backoff: float = 30.0,
         reminder_interval: float = 300.0,
         keep_batch_ids: dt.timedelta = dt.timedelta(days=7),
+        max_queued_batches: int = 20,
     ) -> None:
         self.table_name = table_name
         self.columns = list(columns)
@@ -160,17 +182,27 @@ class BufferedWriter:
         self.max_backoff = max_backoff
         self.reminder_interval = reminder_interval
         self.keep_batch_ids = keep_batch_ids
+        self.max_queued_batches = max_queued_batches
         self._template = database.clone(connect=False)
         self._where = f"{database.database!r} on {database.host}:{database.port}"
         folder = spool_dir or Path("~/.cache/lab_utils/spool").expanduser() / table_name
         self.spool = Spool(folder, max_spool_bytes)
+        # Producers fill the open batch under this lock; a full batch is sealed (with its
+        # binary COPY form when add() encodes) and handed to the thread.
+        self._lock = threading.Lock()  # taken directly by add(): cheaper than the condition
+        self._changed = threading.Condition(self._lock)
+        self._open: list[Sequence[Any]] = []
+        self._data: bytearray | None = None
+        self._sealed: deque[tuple[list[Sequence[Any]], bytes | None]] = deque()
         self._encoder: RowEncoder | None = None
+        self._format_row: Callable[[Sequence[Any], Any, bytearray], None] | None = None
+        self._transformer: Any = None
+        # add() checks a row in full only when its value types differ from these.
+        self._signature: tuple[type, ...] = ()
         if database.connection is not None and not database.connection.closed:
             # Unreachable now: the thread learns the types when it connects.
             with contextlib.suppress(*_CONNECTION_ERRORS):
-                self._encoder = RowEncoder(database.column_types(table_name, self.columns))
-        self._rows: deque[Sequence[Any]] = deque()
-        self._changed = threading.Condition()
+                self._use_types(database.column_types(table_name, self.columns))
         self._closing = False
         self._flush_requested = False
         self._idle = threading.Event()
@@ -202,14 +234,70 @@ class BufferedWriter:
     # -- producer side -------------------------------------------------------------------
 
     def _check_alive(self) -> None:
-        if not self._thread.is_alive() and not self._closing:
+        if (self._death is not None or not self._thread.is_alive()) and not self._closing:
             raise RuntimeError(
                 f"the writer of {self.table_name!r} has stopped ({self._death!r}); rows"
                 f" already queued are put in the spool {self.spool.folder} by close()"
             )
 
+    def _use_types(self, types: Sequence[str]) -> None:
+        """Take the column types: the encoder, the fast check and the encoding on add()."""
+        encoder = RowEncoder(types)
+        formatter = encoder.formatter
+        with self._changed:
+            self._seal()  # the rows so far were queued without their encoded form
+            self._encoder = encoder
+            self._signature = tuple(
+                _SAFE_TYPES.get(column_type(name).name, _Never) for name in types
+            )
+            if formatter is None:
+                self._format_row, self._transformer, self._data = None, None, None
+            else:
+                self._format_row, self._transformer = formatter.function, formatter.transformer
+                self._data = bytearray()
+
+    def _check_row(self, row: Sequence[Any]) -> None:
+        """Check a row whose value types are not the plain ones of its columns."""
+        if len(row) != len(self.columns):
+            raise ValueError(f"row has {len(row)} values for {len(self.columns)} columns")
+        encoder = self._encoder
+        if encoder is None:
+            return
+        try:
+            encoder.check_row(row, self._signature)
+        except (ValueError, TypeError, OverflowError) as error:
+            kind = TypeError if isinstance(error, TypeError) else ValueError
+            raise kind(f"{error} (row {list(row)!r} for {self.columns})") from None
+
+    def _refuse(self) -> None:
+        if self._closing:
+            raise RuntimeError("the writer is closed")
+        self._check_alive()
+
+    def _seal(self) -> None:
+        """Hand the open batch to the thread (with the lock held)."""
+        if self._open:
+            data = self._data
+            self._sealed.append((self._open, None if data is None else copy_data(data)))
+            self._open = []
+            if data is not None:
+                self._data = bytearray()
+            self._changed.notify()
+
+    def _encode_slowly(self, row: Sequence[Any], data: bytearray) -> None:
+        """Check and encode a row psycopg refused: lab-db's encoder says yes or why not."""
+        self._check_row(row)
+        assert self._encoder is not None
+        data += self._encoder.encode_row(row)
+
     def add(self, row: Sequence[Any]) -> None:
         """Queue one row (values in the order of ``columns``); returns at once.
+
+        Once the column types are known, a bad value raises here. With ``lab-db[fast]``
+        the row is checked by encoding it (psycopg 3's C formatter), so the writer's
+        thread only sends; otherwise a row of the plain value types (``float`` for float
+        columns, ``datetime`` for times, ``str`` for text, ``bool`` for booleans) is
+        accepted on a comparison of its types and any other row is checked value by value.
 
         Raises
         ------
@@ -219,27 +307,95 @@ class BufferedWriter:
         RuntimeError
             The writer is closed, or its thread has stopped.
         """
-        if len(row) != len(self.columns):
-            raise ValueError(f"row has {len(row)} values for {len(self.columns)} columns")
-        encoder = self._encoder
-        if encoder is not None:
-            try:
-                encoder.encode_row(row)
-            except (ValueError, TypeError, OverflowError) as error:
-                kind = TypeError if isinstance(error, TypeError) else ValueError
-                raise kind(f"{error} (row {list(row)!r} for {self.columns})") from None
-        with self._changed:
-            if self._closing:
-                raise RuntimeError("the writer is closed")
-            self._check_alive()
-            self._rows.append(row)
-            if len(self._rows) >= self.batch_size:
-                self._changed.notify()
+        if self._closing or self._death is not None:
+            self._refuse()
+        with self._lock:
+            data = self._data
+            if data is not None:
+                mark = len(data)
+                try:
+                    self._format_row(row, self._transformer, data)  # type: ignore[misc]
+                except BaseException as error:
+                    del data[mark:]
+                    if not isinstance(error, Exception):
+                        raise
+                    self._encode_slowly(row, data)
+            elif tuple(map(type, row)) != self._signature:
+                self._check_row(row)
+            rows = self._open
+            rows.append(row)
+            if len(rows) >= self.batch_size:
+                self._seal()
+                if len(self._sealed) > self.max_queued_batches:
+                    self._wait_for_room()
 
     def add_many(self, rows: Iterable[Sequence[Any]]) -> None:
-        """Queue many rows (see :meth:`add`)."""
+        """Queue many rows (see :meth:`add`); a bad row raises, the rows before it are queued.
+
+        Rows are handed to the thread a batch at a time as they are checked, so the
+        first batches are being written while the next ones are encoded.
+        """
+        rows = rows if isinstance(rows, (list, tuple)) else list(rows)
+        if self._closing or self._death is not None:
+            self._refuse()
+        size = self.batch_size
+        with self._changed:
+            plain = self._data is None
+            if plain and not set(map(tuple, map(map, itertools.repeat(type), rows))) - {
+                self._signature
+            }:  # the value types of all rows, in C loops: all plain
+                for start in range(0, len(rows), size):
+                    self._open.extend(rows[start : start + size])
+                    if len(self._open) >= size:
+                        self._seal()
+                        self._wait_for_room()
+                return
+            self._seal()
+        if plain:
+            self._add_each(rows)
+            return
+        for start in range(0, len(rows), size):
+            # Let the writer's thread take the interpreter between two of its libpq calls
+            # now, not after the 5 ms switch interval.
+            time.sleep(0)
+            piece = list(rows[start : start + size])
+            try:
+                data = self._encode_piece(piece)  # outside the lock: add() goes on meanwhile
+            except (ValueError, TypeError):
+                self._add_each(piece)  # queues the rows before the bad one, raises at it
+                raise  # (not reached: add() refuses what the encoder refused)
+            with self._changed:
+                self._seal()
+                self._open, self._data = piece, data
+                if len(piece) >= size:
+                    self._seal()
+                self._wait_for_room()
+
+    def _wait_for_room(self) -> None:
+        """Wait (the lock held) while more than ``max_queued_batches`` batches wait."""
+        while (
+            len(self._sealed) > self.max_queued_batches
+            and not self._closing
+            and self._death is None
+            and self._thread.is_alive()
+        ):
+            self._changed.wait(0.5)
+
+    def _add_each(self, rows: Sequence[Sequence[Any]]) -> None:
         for row in rows:
             self.add(row)
+
+    def _encode_piece(self, rows: list[Sequence[Any]]) -> bytearray:
+        """Encode rows with psycopg's formatter; rows it refuses go through lab-db's."""
+        data = bytearray()
+        encoder = self._encoder
+        assert encoder is not None and encoder.formatter is not None
+        try:
+            encoder.formatter.format_into(rows, data)
+        except Exception:
+            for row in rows:
+                self._encode_slowly(row, data)
+        return data
 
     def flush(self, timeout: float = 60.0) -> bool:
         """Write everything queued now; True when the queue and the spool are empty.
@@ -258,7 +414,7 @@ class BufferedWriter:
         while time.monotonic() < deadline:
             if self._idle.wait(0.05):
                 with self._changed:
-                    if not self._rows and not self._flush_requested:
+                    if not self._open and not self._sealed and not self._flush_requested:
                         if not self.spool.batches():
                             return True
                         # Rows are out of memory but the spool still waits: ask again.
@@ -287,20 +443,30 @@ class BufferedWriter:
             self._db.close()
             self._db = None
         if dead or self._death is not None:
-            with self._changed:
-                queued = list(self._rows)
-                self._rows.clear()
+            queued = self._drain()
             if queued:
                 self._to_spool(uuid.uuid4(), queued)
             raise RuntimeError(
                 f"the writer of {self.table_name!r} had stopped ({self._death!r});"
                 f" {len(queued)} queued rows were put in the spool {self.spool.folder}"
             )
+        if not self._thread.is_alive():
+            late = self._drain()  # added by another thread while close() ran
+            if late:
+                self._to_spool(uuid.uuid4(), late)
         left = len(self.spool.batches())
         if left:
             log.warning(
                 "Writer closed with %d batch(es) still in the spool %s", left, self.spool.folder
             )
+
+    def _drain(self) -> list[Sequence[Any]]:
+        """Take every row still in memory (the thread has stopped)."""
+        with self._changed:
+            self._seal()
+            rows = [row for batch, _ in self._sealed for row in batch]
+            self._sealed.clear()
+        return rows
 
     def __enter__(self) -> BufferedWriter:
         """Return the writer."""
@@ -320,7 +486,7 @@ class BufferedWriter:
             rows_replayed=self.rows_replayed,
             rows_rejected=self.rows_rejected,
             rows_lost=self.rows_lost,
-            rows_queued=len(self._rows),
+            rows_queued=len(self._open) + sum(len(batch) for batch, _ in list(self._sealed)),
             backlog_batches=len(files),
             backlog_bytes=sum(f.stat().st_size for f in files if f.exists()),
             connected=self._db is not None,
@@ -333,24 +499,27 @@ class BufferedWriter:
 
     # -- the background thread -----------------------------------------------------------
 
-    def _take(self) -> list[Sequence[Any]] | None:
-        """Wait for a batch (by size, time, flush or close); None when closing and empty."""
+    def _take(self) -> tuple[list[Sequence[Any]], bytes | None] | None:
+        """Wait for a batch (by size, time, flush or close); None when closing and empty.
+
+        Returns the rows and, when add() encoded them, their binary COPY form.
+        """
         deadline = time.monotonic() + self.flush_interval
         with self._changed:
             while True:
-                ready = len(self._rows) >= self.batch_size or self._flush_requested or self._closing
+                ready = self._sealed or self._flush_requested or self._closing
                 remaining = deadline - time.monotonic()
                 if ready or remaining <= 0:
                     break
                 self._changed.wait(remaining)
-            count = min(len(self._rows), self.batch_size)
-            batch = [self._rows.popleft() for _ in range(count)]
-            if not batch:
-                self._flush_requested = False
-                self._idle.set()
-                if self._closing:
-                    return None
-            return batch
+            if not self._sealed:
+                self._seal()
+            if self._sealed:
+                self._changed.notify_all()  # producers waiting for room
+                return self._sealed.popleft()
+            self._flush_requested = False
+            self._idle.set()
+            return None if self._closing else ([], None)
 
     def _run(self) -> None:
         try:
@@ -366,20 +535,22 @@ class BufferedWriter:
     def _loop(self) -> None:
         backoff = 0.5
         while True:
-            batch = self._take()
-            if batch is None and not self.spool.batches():
+            taken = self._take()
+            if taken is None and not self.spool.batches():
                 return
+            batch, encoded = taken or ([], None)
             batch_id = uuid.uuid4()
             try:
                 self._replay()
                 if batch:
-                    self._write(batch_id, batch)
+                    self._write(batch_id, batch, encoded)
                 self._maintain()
                 backoff = 0.5
             except (_UnavailableError, *_CONNECTION_ERRORS) as error:
                 self._outage(error)
                 if batch:
                     self._to_spool(batch_id, batch)
+                    self._spool_sealed()
                 elif self._closing:
                     return
                 backoff = self._sleep(backoff)
@@ -395,6 +566,16 @@ class BufferedWriter:
                 elif self._closing:
                     return
                 backoff = self._sleep(backoff)
+
+    def _spool_sealed(self) -> None:
+        """During an outage, move every full batch from memory to the spool (in order)."""
+        while True:
+            with self._changed:
+                if not self._sealed:
+                    return
+                rows, _ = self._sealed.popleft()
+                self._changed.notify_all()  # producers waiting for room
+            self._to_spool(uuid.uuid4(), rows)
 
     def _sleep(self, backoff: float) -> float:
         with self._changed:
@@ -466,11 +647,11 @@ class BufferedWriter:
             db.connect()
             with db.transaction("writer bookkeeping") as cursor:
                 batches.create(cursor)
-            encoder = RowEncoder(db.column_types(self.table_name, self.columns))
+            types = db.column_types(self.table_name, self.columns)
         except psycopg2.Error as error:
             db.close()
             raise _UnavailableError(_reason(error)) from error
-        self._encoder = encoder
+        self._use_types(types)
         self._db = db
         return db
 
@@ -493,11 +674,13 @@ class BufferedWriter:
         if pruned:
             log.info("Pruned %d batch ids older than %s from %s", pruned, keep, BATCH_TABLE)
 
-    def _write(self, batch_id: uuid.UUID, rows: Sequence[Sequence[Any]]) -> int:
+    def _write(
+        self, batch_id: uuid.UUID, rows: Sequence[Sequence[Any]], encoded: bytes | None = None
+    ) -> int:
         """Write a batch; isolate and keep aside rows refused for their content."""
         db = self._database()
         refused: list[tuple[Sequence[Any], str]] = []
-        written = self._write_part(db, batch_id, rows, refused)
+        written = self._write_part(db, batch_id, rows, refused, encoded)
         if refused:
             self._reject(refused)
         return written
@@ -508,11 +691,12 @@ class BufferedWriter:
         batch_id: uuid.UUID,
         rows: Sequence[Sequence[Any]],
         refused: list[tuple[Sequence[Any], str]],
+        encoded: bytes | None = None,
     ) -> int:
         try:
             written = db.insert_many(
                 self.table_name, self.columns, rows,
-                batch=(BATCH_TABLE, str(batch_id)), encoder=self._encoder,
+                batch=(BATCH_TABLE, str(batch_id)), encoder=self._encoder, encoded=encoded,
             )  # fmt: skip
         except _CONNECTION_ERRORS:
             raise
