@@ -81,7 +81,7 @@ def timescale_missing() -> str | None:
     ):
         return (
             f"TimescaleDB is not installed into {TIMESCALE_PG}"
-            " (../shared/tools/install-timescaledb builds it)"
+            " (install TimescaleDB 2.x for this PostgreSQL to run these tests)"
         )
     return None
 

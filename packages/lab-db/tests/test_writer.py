@@ -7,7 +7,6 @@ import json
 import logging
 import shutil
 import socket
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,7 +15,14 @@ from typing import Any
 import psycopg2
 import pytest
 
-from lab_utils.database import BufferedWriter, Constraint, Database, DataType, EmbeddedPostgres
+from lab_utils.database import (
+    BufferedWriter,
+    Constraint,
+    Database,
+    DataType,
+    EmbeddedPostgres,
+    reachable_temp_dir,
+)
 from lab_utils.database.binary_copy import RowEncoder
 
 START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
@@ -182,8 +188,8 @@ def _free_port() -> int:
 @pytest.fixture
 def stopped_server() -> Iterator[EmbeddedPostgres]:
     """A server of the test's own with a table ``gauge``, stopped: down from the start."""
-    root = Path(tempfile.mkdtemp(prefix="lab-db-down-"))
-    root.chmod(0o755)  # run as root, the server runs as another user that must get in
+    # Run as root, the server runs as another user: its folder must be one it can reach.
+    root = reachable_temp_dir("lab-db-down-")
     server = EmbeddedPostgres(root / "pg", port=_free_port())
     server.start()
     db = server.database("daq")
