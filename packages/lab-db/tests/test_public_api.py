@@ -2,6 +2,10 @@
 
 import importlib
 import re
+import subprocess
+import sys
+
+import pytest
 
 import lab_utils.database as module
 
@@ -23,3 +27,20 @@ def test_lab_utils_is_a_namespace_package() -> None:
 
 def test_the_embedded_server_helpers_are_exported() -> None:
     assert {"EmbeddedError", "EmbeddedPostgres", "reachable_temp_dir"} <= set(module.__all__)
+
+
+def test_importing_the_module_leaves_the_embedded_server_unloaded() -> None:
+    # A DAQ node that writes to a real server should not pay for subprocess and friends.
+    probe = (
+        "import sys, lab_utils.database as db\n"
+        "before = 'lab_utils.database.embedded' in sys.modules\n"
+        "db.EmbeddedPostgres\n"
+        "print(before, 'lab_utils.database.embedded' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "True"]
+
+
+def test_an_unknown_name_is_still_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no_such_name"):
+        module.no_such_name  # noqa: B018
