@@ -149,6 +149,17 @@ def test_panels_per_unit_and_local_time_axis_with_its_zone(db: Database) -> None
     assert fig.axes[-1].get_xlabel() == "time (CET, UTC+01:00)"
 
 
+def test_a_panel_labelled_by_its_unit_names_its_column(db: Database) -> None:
+    _fill(db, 100)
+    series = read_series(db, "cryo", ["t4k", "p_ivc"], START, START + dt.timedelta(seconds=100))
+    fig = figure(series, [Panel("K", ["t4k"]), Panel("p_ivc", ["p_ivc"])])
+    unit_panel, column_panel = fig.axes
+    legend = unit_panel.get_legend()
+    assert legend is not None
+    assert [text.get_text() for text in legend.get_texts()] == ["t4k"]
+    assert column_panel.get_legend() is None
+
+
 def _plot(
     db: Database, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:

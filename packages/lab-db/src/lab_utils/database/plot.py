@@ -135,7 +135,9 @@ def figure(
                 )
         ax.set_ylabel(panel.label)
         ax.grid(alpha=0.3)
-        if len(panel.columns) > 1:
+        # A panel labelled by its unit names its column(s) in a legend; one labelled by
+        # its only column needs none.
+        if panel.columns != [panel.label]:
             ax.legend(loc="upper left", fontsize="small")
     if span is not None and span[1] - span[0] > dt.timedelta(seconds=1):
         axes[-1].set_xlim(span[0], span[1])
