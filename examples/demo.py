@@ -39,7 +39,6 @@ LOGGING_INI = """
 [ConsoleLogger]
 active = 1
 log_level = INFO
-use_coloured_output = 1
 
 [FileLogger]
 active = 1
