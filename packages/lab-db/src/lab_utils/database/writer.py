@@ -43,12 +43,14 @@ from pathlib import Path
 from typing import Any
 
 import psycopg2
+from psycopg2 import sql
 
 from lab_utils.database import batches
 from lab_utils.database.batches import BATCH_TABLE
-from lab_utils.database.binary_copy import RowEncoder, copy_data
+from lab_utils.database.binary_copy import CopyStream, EncodedStream, RowEncoder, copy_data
 from lab_utils.database.column_types import column_type
 from lab_utils.database.database import Database
+from lab_utils.database.identifiers import ident
 from lab_utils.database.spool import Spool
 
 log = logging.getLogger(__name__)
@@ -212,6 +214,7 @@ class BufferedWriter:
         self._last_report = 0.0
         self._replayed_in_outage = 0
         self._pruned_at: float | None = None
+        self._copy_sql: str | None = None  # "; COPY table (columns) ...", made once
         self.last_error: str | None = None
         """The last problem met, as one line (None until one happens)."""
         self.rows_written = 0
@@ -694,10 +697,7 @@ class BufferedWriter:
         encoded: bytes | None = None,
     ) -> int:
         try:
-            written = db.insert_many(
-                self.table_name, self.columns, rows,
-                batch=(BATCH_TABLE, str(batch_id)), encoder=self._encoder, encoded=encoded,
-            )  # fmt: skip
+            written = self._copy(db, batch_id, rows, encoded)
         except _CONNECTION_ERRORS:
             raise
         except Exception as error:
@@ -718,6 +718,57 @@ class BufferedWriter:
             ) + self._write_part(db, uuid.uuid5(batch_id, "b"), rows[middle:], refused)
         self.rows_written += written
         return written
+
+    def _copy(
+        self,
+        db: Database,
+        batch_id: uuid.UUID,
+        rows: Sequence[Sequence[Any]],
+        encoded: bytes | None,
+    ) -> int:
+        """Write a batch and its id in one transaction and one round trip; return the rows.
+
+        The id's INSERT and the COPY go in one query string, run by the server as one
+        implicit transaction (the connection in autocommit for it): no BEGIN, no COMMIT, no
+        second bookkeeping statement. Each libpq call the thread makes is a time it has to
+        win the interpreter back from the producer (up to the 5 ms switch interval), so
+        fewer calls per batch is what lets the writer keep up. A failure anywhere rolls
+        back both; an id already recorded fails the INSERT before the COPY starts.
+        """
+        connection = db.require_connection()
+        if self._copy_sql is None:
+            self._copy_sql = (
+                sql.SQL("; COPY {} ({}) FROM STDIN WITH (FORMAT binary)")
+                .format(
+                    ident(self.table_name, "table name"),
+                    sql.SQL(", ").join(ident(c, "column name") for c in self.columns),
+                )
+                .as_string(connection)
+            )
+        claim = batches.claiming(BATCH_TABLE, str(batch_id), self.table_name, len(rows))
+        query = claim.as_string(connection) + self._copy_sql
+        if encoded is not None:
+            stream: CopyStream | EncodedStream = EncodedStream(encoded, len(rows))
+        else:
+            encoder = self._encoder or RowEncoder(db.column_types(self.table_name, self.columns))
+            stream = CopyStream(encoder, rows)
+        connection.autocommit = True
+        try:
+            with connection.cursor() as cursor:
+                cursor.copy_expert(query, stream, size=1 << 20)
+        except psycopg2.Error as error:
+            if stream.error is not None:  # a bad row, not the server: say which
+                raise stream.error from None
+            if batches.already_written(error):
+                log.info("Batch %s is already in %r: not written twice", batch_id,
+                         self.table_name)  # fmt: skip
+                return 0
+            raise
+        finally:
+            stream.close()
+            if not connection.closed:
+                connection.autocommit = False
+        return stream.rows
 
     def _reject(self, refused: Sequence[tuple[Sequence[Any], str]]) -> None:
         path = self.spool.reject(self.table_name, self.columns, refused)
