@@ -435,3 +435,25 @@ def test_a_batch_records_its_id_and_row_count_and_a_replayed_id_writes_nothing(
         assert writer.rows_written == 1
     assert _count(raw) == 8
     assert not list(folder.glob("*.jsonl"))
+
+
+def test_a_batch_another_writer_leaves_in_the_spool_is_replayed_while_rows_stream_in(
+    db: Database, raw: Any, tmp_path: Path
+) -> None:
+    _table(db)
+    folder = tmp_path / "spool"
+    left = [[START - dt.timedelta(seconds=n + 1), float(n + 1)] for n in range(3)]
+    streamed = 0
+    with BufferedWriter(db, "gauge", COLUMNS, spool_dir=folder, batch_size=10) as writer:
+        writer.add_many(_rows(10, offset=1))
+        streamed += 10
+        _wait_for(lambda: writer.rows_written == 10)
+        Spool(folder).put(uuid.uuid4(), left)  # as a writer closing during an outage does
+        deadline = time.monotonic() + 60
+        while writer.rows_replayed < 3:  # full batches keep the thread busy meanwhile
+            assert time.monotonic() < deadline, "the leftover batch was not replayed"
+            writer.add_many(_rows(10, offset=1 + streamed))
+            streamed += 10
+            time.sleep(0.05)
+    assert _count(raw) == streamed + 3
+    assert not list(folder.glob("*.jsonl"))
