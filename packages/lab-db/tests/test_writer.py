@@ -8,6 +8,7 @@ import logging
 import shutil
 import socket
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from lab_utils.database import (
     reachable_temp_dir,
 )
 from lab_utils.database.binary_copy import RowEncoder
+from lab_utils.database.spool import Spool
 
 START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 COLUMNS = ["time", "v"]
@@ -406,3 +408,52 @@ def test_memory_stays_bounded_and_full_batches_go_to_disk_during_an_outage(
     assert writer.flush(timeout=120)
     writer.close()
     assert writer.rows_replayed == 5000 and writer.rows_lost == 0
+
+
+def test_a_batch_records_its_id_and_row_count_and_a_replayed_id_writes_nothing(
+    db: Database, raw: Any, tmp_path: Path
+) -> None:
+    _table(db)
+    rows = [[START + dt.timedelta(seconds=n), float(n + 1)] for n in range(7)]
+    folder = tmp_path / "spool"
+    batch_id = uuid.uuid4()
+    Spool(folder).put(batch_id, rows)
+    with BufferedWriter(db, "gauge", COLUMNS, spool_dir=folder) as writer:
+        assert writer.flush()
+        assert writer.rows_replayed == 7
+    with raw.cursor() as cursor:
+        cursor.execute("SELECT table_name, row_count FROM lab_utils_batches WHERE batch_id = %s",
+                       (str(batch_id),))  # fmt: skip
+        assert cursor.fetchall() == [("gauge", 7)]
+    # The same batch again, as after a commit whose outcome was lost: skipped, spool emptied.
+    Spool(folder).put(batch_id, rows)
+    with BufferedWriter(db, "gauge", COLUMNS, spool_dir=folder) as writer:
+        assert writer.flush()
+        assert (writer.rows_replayed, writer.rows_written, writer.rows_rejected) == (0, 0, 0)
+        writer.add(rows[0])  # the connection still writes after the refused id
+        assert writer.flush()
+        assert writer.rows_written == 1
+    assert _count(raw) == 8
+    assert not list(folder.glob("*.jsonl"))
+
+
+def test_a_batch_another_writer_leaves_in_the_spool_is_replayed_while_rows_stream_in(
+    db: Database, raw: Any, tmp_path: Path
+) -> None:
+    _table(db)
+    folder = tmp_path / "spool"
+    left = [[START - dt.timedelta(seconds=n + 1), float(n + 1)] for n in range(3)]
+    streamed = 0
+    with BufferedWriter(db, "gauge", COLUMNS, spool_dir=folder, batch_size=10) as writer:
+        writer.add_many(_rows(10, offset=1))
+        streamed += 10
+        _wait_for(lambda: writer.rows_written == 10)
+        Spool(folder).put(uuid.uuid4(), left)  # as a writer closing during an outage does
+        deadline = time.monotonic() + 60
+        while writer.rows_replayed < 3:  # full batches keep the thread busy meanwhile
+            assert time.monotonic() < deadline, "the leftover batch was not replayed"
+            writer.add_many(_rows(10, offset=1 + streamed))
+            streamed += 10
+            time.sleep(0.05)
+    assert _count(raw) == streamed + 3
+    assert not list(folder.glob("*.jsonl"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import psycopg2.errors
 import psycopg2.extensions
 from psycopg2 import sql
 
@@ -46,6 +47,24 @@ def set_count(cursor: psycopg2.extensions.cursor, table: str, batch_id: str, row
         sql.SQL("UPDATE {} SET row_count = %s WHERE batch_id = %s").format(sql.Identifier(table)),
         (rows, batch_id),
     )
+
+
+def claiming(table: str, batch_id: str, data_table: str, rows: int) -> sql.Composed:
+    """Return the statement recording ``batch_id`` with its row count, as SQL text.
+
+    Sent in one query string with the batch's COPY (``INSERT ...; COPY ...``): the server
+    runs both in one implicit transaction, so the id and the rows commit together in a
+    single round trip. An id already recorded makes the INSERT fail, which rolls the
+    whole string back before the COPY starts (:func:`already_written` recognises it).
+    """
+    return sql.SQL("INSERT INTO {} (batch_id, table_name, row_count) VALUES ({}, {}, {})").format(
+        sql.Identifier(table), sql.Literal(batch_id), sql.Literal(data_table), sql.Literal(rows)
+    )
+
+
+def already_written(error: BaseException, table: str = BATCH_TABLE) -> bool:
+    """Tell whether ``error`` is a :func:`claiming` statement refused: a known batch id."""
+    return isinstance(error, psycopg2.errors.UniqueViolation) and error.diag.table_name == table
 
 
 def prune(
