@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import os
 import select
 import socket
 import ssl
@@ -27,6 +28,10 @@ _IN = select.POLLIN
 _OUT = select.POLLOUT
 _WANT = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 _ACCEPTS_PER_WAKE = 64  # bounded, so that a flood of connections cannot starve the others
+# The C socket type, without the Python layer of socket.socket: accepted plain connections
+# need only recv, send and close, and the layer (enum conversions of family and type, the
+# makefile reference count) costs more per connection than the rest of the transport.
+_RawSocket = socket.SocketType
 _BUSY = 0.0002  # a poll that returns within this many seconds found work already waiting
 
 
@@ -132,6 +137,11 @@ class Transport:
         self._poller: _Poller | None = None
         self._connections: dict[int, Connection] = {}
         self._stopped: Callable[[], bool] = lambda: False
+        # Plain connections are accepted as descriptors and wrapped in the C socket type
+        # with the (family, type, proto) of the listening socket (see _RawSocket); TLS
+        # needs a socket.socket to wrap, and gets one from accept().
+        self._accept_fd: Callable[[], tuple[int, object]] | None = None
+        self._kind: tuple[int, int, int] = (0, 0, 0)
         # Written to by wake() so that the loop notices a stop at once, from any thread.
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
@@ -165,6 +175,8 @@ class Transport:
                 text = f"cannot listen on {where}: {error.strerror or error}"
             raise OSError(error.errno, text) from error
         self.sock = sock
+        self._kind = (int(sock.family), int(sock.type), int(sock.proto))
+        self._accept_fd = getattr(sock, "_accept", None) if tls is None else None
         self._poller = _Poller()
         self._poller.register(sock.fileno(), _IN)
         self._wake_r, self._wake_w = socket.socketpair()
@@ -236,17 +248,29 @@ class Transport:
 
     def _accept(self, listener: socket.socket, count: int) -> None:
         stopped = self._stopped
+        connections = self._connections
+        accept_fd = self._accept_fd
+        family, kind, proto = self._kind
         for _ in range(count):
             if stopped():  # after `quit`, queued connections get no command run
                 return
             try:
-                sock, _ = listener.accept()
+                if accept_fd is None:
+                    sock, _ = listener.accept()
+                else:
+                    fd, _ = accept_fd()
+                    try:
+                        # Duck-typed: the C type has every method a connection uses.
+                        sock = _RawSocket(family, kind, proto, fd)  # type: ignore[assignment]
+                    except BaseException:
+                        os.close(fd)
+                        raise
             except _WANT:
                 return
             except OSError as error:
                 self.logger.warning("accept failed: %s", error)
                 return
-            if len(self._connections) >= self.max_connections:
+            if len(connections) >= self.max_connections:
                 self.logger.warning("Too many connections (%d): refusing one", self.max_connections)
                 sock.close()
                 continue
@@ -255,7 +279,7 @@ class Transport:
             except Exception:
                 # A bug must cost one connection, never the daemon.
                 self.logger.exception("Unexpected error serving a new connection")
-                stale = self._connections.get(sock.fileno())
+                stale = connections.get(sock.fileno())
                 if stale is not None:
                     self._drop(stale)
                 else:
@@ -447,3 +471,4 @@ class Transport:
             if end is not None:
                 end.close()
         self._wake_r = self._wake_w = None
+        self._accept_fd = None
