@@ -204,10 +204,11 @@ class Transport:
         while not stopped():
             before = monotonic()
             events = poller.wait(self.poll_interval)
+            now = monotonic()
             # Accept until the queue is empty only when connections are queueing up (the
             # poll found them at once). A lone client's next connection cannot be there
             # yet, and trying costs a failed accept() per request.
-            accepts = _ACCEPTS_PER_WAKE if monotonic() - before < _BUSY else 1
+            accepts = _ACCEPTS_PER_WAKE if now - before < _BUSY else 1
             for fd, mask in events:
                 conn = None
                 try:
@@ -234,7 +235,8 @@ class Transport:
                         self._drop(conn)
                 if stopped():
                     break
-            now = time.monotonic()
+            # The time of the wake-up is recent enough for a once-a-second sweep, and
+            # connections served since then are younger than it (never swept early).
             if now >= next_sweep:
                 self._sweep(now)
                 next_sweep = now + 1.0
