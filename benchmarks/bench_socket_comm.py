@@ -7,13 +7,18 @@ interleaved (each server in turn, seven times) and the median of each is kept, w
 spread of the rates and the cores other processes kept busy meanwhile (the noise of a
 shared machine). The target is the fastest peer at each concurrency, and a server CPU per
 request no higher than the blocking loop's (that CPU competes with acquisition in the
-daemon's process).
+daemon's process). With LAB_BENCH_CALLGRIND=1 (and valgrind installed), each server's
+interpreter instructions per request are counted first: repeatable where CPU time is not.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -39,6 +44,49 @@ def _server(kind: str) -> Iterator[tuple[int, int]]:
     finally:
         proc.kill()
         proc.wait()
+
+
+def _instructions(kind: str, clients: int, total: int) -> float:
+    """Interpreter instructions per request of one server under callgrind (user space).
+
+    Unlike CPU time, the count does not move with the load of other processes: it is the
+    repeatable measure of what a server does per request, system calls excluded.
+    """
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "callgrind.out"
+        proc = subprocess.Popen(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+             sys.executable, str(HERE / "peers.py"), kind],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+        try:
+            assert proc.stdout is not None
+            port = int(proc.stdout.readline())
+            run_load(HOST, port, MESSAGE, clients, 300, timeout=60)  # warm-up, not counted
+            subprocess.run(["callgrind_control", "-z", str(proc.pid)], capture_output=True)
+            load = run_load(HOST, port, MESSAGE, clients, total, timeout=60, max_seconds=600)
+            subprocess.run(["callgrind_control", "-d", str(proc.pid)], capture_output=True)
+        finally:
+            proc.kill()
+            proc.wait()
+        dumps = sorted(Path(folder).glob("callgrind.out*"), key=lambda path: path.stat().st_mtime)
+        found = re.search(r"^(?:summary|totals): (\d+)", dumps[-1].read_text(), re.MULTILINE)
+    if found is None or not load.requests:
+        return float("nan")
+    return int(found.group(1)) / load.requests
+
+
+def _print_instructions(kinds: list[str], quick: bool) -> None:
+    """With LAB_BENCH_CALLGRIND=1 and valgrind installed: instructions per request."""
+    if not os.environ.get("LAB_BENCH_CALLGRIND"):
+        return
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        print("  LAB_BENCH_CALLGRIND: valgrind is not installed, no instruction counts")
+        return
+    print("  instructions per request (callgrind, user space, 8 clients):", flush=True)
+    for kind in kinds:
+        count = _instructions(kind, 8, 500 if quick else 2000)
+        print(f"    {kind:<10} {count:>9,.0f}", flush=True)
 
 
 def _median_load(loads: list[Load]) -> Load:
@@ -118,6 +166,7 @@ def run(quick: bool = False) -> list[Comparison]:
         print("  uvloop is not installed: that peer is left out", flush=True)
     generator = "C (loadgen.c)" if c_generator() else "Python, several processes"
     print(f"  load generator: {generator}", flush=True)
+    _print_instructions(kinds, quick)
     rows = []
     with ExitStack() as stack:
         servers = {kind: stack.enter_context(_server(kind)) for kind in kinds}
