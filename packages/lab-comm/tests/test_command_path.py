@@ -147,6 +147,25 @@ def test_every_accepted_connection_is_closed(lab: Lab) -> None:
     assert _open_descriptors() == before
 
 
+def test_a_burst_of_queued_connections_is_answered_then_a_lone_client(lab: Lab) -> None:
+    # A hundred connections queue up with their messages before any reply is read (the
+    # daemon accepts in batches), then one client at a time (it accepts one per wake-up).
+    port = lab.address or 0
+    burst = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(100)]
+    try:
+        for n, sock in enumerate(burst):
+            sock.sendall(b"Light on" if n % 2 else b"Light off")
+        for n, sock in enumerate(burst):
+            chunks = []
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+            assert b"".join(chunks) == (b"light on" if n % 2 else b"light off")
+    finally:
+        for sock in burst:
+            sock.close()
+    assert [_one_shot(port, b"Light on") for _ in range(50)] == [b"light on"] * 50
+
+
 @pytest.mark.parametrize(
     ("message", "words"),
     [

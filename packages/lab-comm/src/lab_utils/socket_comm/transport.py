@@ -32,7 +32,9 @@ _ACCEPTS_PER_WAKE = 64  # bounded, so that a flood of connections cannot starve 
 # need only recv, send and close, and the layer (enum conversions of family and type, the
 # makefile reference count) costs more per connection than the rest of the transport.
 _RawSocket = socket.SocketType
-_BUSY = 0.0002  # a poll that returns within this many seconds found work already waiting
+# A poll that returns within this many seconds did not sleep: work was already waiting.
+_INSTANT = 0.000005
+_INSTANT_POLLS = 3  # polls in a row that found a connection waiting: they queue up
 
 
 def tls_context(cert: str, key: str | None, ca: str | None) -> ssl.SSLContext:
@@ -201,19 +203,26 @@ class Transport:
         self._stopped = stopped
         monotonic = time.monotonic
         next_sweep = monotonic() + 1.0
+        # Accept until the queue is empty (up to a bound) only while connections queue
+        # up; else one per wake-up: a lone client's next connection is not there yet
+        # when its reply has gone, and trying costs a failed accept() per request.
+        batch, instant = True, 0
         while not stopped():
             before = monotonic()
             events = poller.wait(self.poll_interval)
             now = monotonic()
-            # Accept until the queue is empty only when connections are queueing up (the
-            # poll found them at once). A lone client's next connection cannot be there
-            # yet, and trying costs a failed accept() per request.
-            accepts = _ACCEPTS_PER_WAKE if now - before < _BUSY else 1
             for fd, mask in events:
                 conn = None
                 try:
                     if fd == listen_fd:
-                        self._accept(listener, accepts)
+                        if batch:
+                            # The queue held a single connection: back to one at a time.
+                            batch = self._accept(listener, _ACCEPTS_PER_WAKE) > 1
+                            instant = 0
+                        else:
+                            self._accept(listener, 1)
+                            instant = instant + 1 if now - before < _INSTANT else 0
+                            batch = instant >= _INSTANT_POLLS
                     elif fd == wake_fd:
                         with contextlib.suppress(OSError):
                             wake.recv(64)
@@ -248,14 +257,15 @@ class Transport:
                     conn.sock.sendall(conn.outbuf)
             self._drop(conn)
 
-    def _accept(self, listener: socket.socket, count: int) -> None:
+    def _accept(self, listener: socket.socket, count: int) -> int:
+        """Accept and serve up to ``count`` connections; return how many were accepted."""
         stopped = self._stopped
         connections = self._connections
         accept_fd = self._accept_fd
         family, kind, proto = self._kind
-        for _ in range(count):
+        for accepted in range(count):
             if stopped():  # after `quit`, queued connections get no command run
-                return
+                return accepted
             try:
                 if accept_fd is None:
                     sock, _ = listener.accept()
@@ -268,10 +278,10 @@ class Transport:
                         os.close(fd)
                         raise
             except _WANT:
-                return
+                return accepted
             except OSError as error:
                 self.logger.warning("accept failed: %s", error)
-                return
+                return accepted
             if len(connections) >= self.max_connections:
                 self.logger.warning("Too many connections (%d): refusing one", self.max_connections)
                 sock.close()
@@ -286,6 +296,7 @@ class Transport:
                     self._drop(stale)
                 else:
                     sock.close()
+        return count
 
     def _serve_new(self, sock: socket.socket) -> None:
         if self._tls is not None:
