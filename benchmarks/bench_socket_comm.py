@@ -2,16 +2,23 @@
 
 One-shot requests (the exchange of 0.4-era clients: connect, send, read to the close),
 each parsed by argparse in every server, from 1, 8 and 64 concurrent clients of a
-multi-process load generator. Every server stays up for the whole run; the repetitions
-are interleaved (each server in turn, five times) and the median of each is kept. The
-target is the fastest peer at each concurrency, and a server CPU per request no higher
-than the blocking loop's (that CPU competes with acquisition in the daemon's process).
+C load generator. Every server stays up for the whole run; the repetitions are
+interleaved (each server in turn, seven times) and the median of each is kept, with the
+spread of the rates and the cores other processes kept busy meanwhile (the noise of a
+shared machine). The target is the fastest peer at each concurrency, and a server CPU per
+request no higher than the blocking loop's (that CPU competes with acquisition in the
+daemon's process). With LAB_BENCH_CALLGRIND=1 (and valgrind installed), each server's
+interpreter instructions per request are counted first: repeatable where CPU time is not.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -22,7 +29,7 @@ from report import Comparison
 
 HERE = Path(__file__).parent
 HOST = "127.0.0.1"
-REPS = 5
+REPS = 7
 
 
 @contextmanager
@@ -39,9 +46,58 @@ def _server(kind: str) -> Iterator[tuple[int, int]]:
         proc.wait()
 
 
+def _instructions(kind: str, clients: int, total: int) -> float:
+    """Interpreter instructions per request of one server under callgrind (user space).
+
+    Unlike CPU time, the count does not move with the load of other processes: it is the
+    repeatable measure of what a server does per request, system calls excluded.
+    """
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "callgrind.out"
+        proc = subprocess.Popen(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+             sys.executable, str(HERE / "peers.py"), kind],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+        try:
+            assert proc.stdout is not None
+            port = int(proc.stdout.readline())
+            run_load(HOST, port, MESSAGE, clients, 300, timeout=60)  # warm-up, not counted
+            subprocess.run(["callgrind_control", "-z", str(proc.pid)], capture_output=True)
+            load = run_load(HOST, port, MESSAGE, clients, total, timeout=60, max_seconds=600)
+            subprocess.run(["callgrind_control", "-d", str(proc.pid)], capture_output=True)
+        finally:
+            proc.kill()
+            proc.wait()
+        dumps = sorted(Path(folder).glob("callgrind.out*"), key=lambda path: path.stat().st_mtime)
+        found = re.search(r"^(?:summary|totals): (\d+)", dumps[-1].read_text(), re.MULTILINE)
+    if found is None or not load.requests:
+        return float("nan")
+    return int(found.group(1)) / load.requests
+
+
+def _print_instructions(kinds: list[str], quick: bool) -> None:
+    """With LAB_BENCH_CALLGRIND=1 and valgrind installed: instructions per request."""
+    if not os.environ.get("LAB_BENCH_CALLGRIND"):
+        return
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        print("  LAB_BENCH_CALLGRIND: valgrind is not installed, no instruction counts")
+        return
+    print("  instructions per request (callgrind, user space, 8 clients):", flush=True)
+    for kind in kinds:
+        count = _instructions(kind, 8, 500 if quick else 2000)
+        print(f"    {kind:<10} {count:>9,.0f}", flush=True)
+
+
 def _median_load(loads: list[Load]) -> Load:
     """The run with the median rate (its latencies and CPU belong together)."""
     return sorted(loads, key=lambda load: load.rate)[len(loads) // 2]
+
+
+def _others(loads: list[Load]) -> float:
+    """Cores other processes kept busy, over all the given runs."""
+    seconds = sum(load.seconds for load in loads)
+    return sum(load.others_cores * load.seconds for load in loads) / seconds if seconds else 0.0
 
 
 def _notes(prefix: str, load: Load) -> dict[str, float]:
@@ -58,7 +114,7 @@ def _notes(prefix: str, load: Load) -> dict[str, float]:
 
 def _measure(
     servers: dict[str, tuple[int, int]], clients: int, total: int, persistent: bool = False
-) -> dict[str, Load]:
+) -> dict[str, list[Load]]:
     runs: dict[str, list[Load]] = {kind: [] for kind in servers}
     for port, _ in servers.values():  # warm-up
         run_load(HOST, port, MESSAGE, clients, min(total, 300), persistent=persistent)
@@ -68,19 +124,26 @@ def _measure(
                 HOST, port, MESSAGE, clients, total, persistent=persistent, server_pid=pid
             )
             runs[kind].append(load)
-    return {kind: _median_load(loads) for kind, loads in runs.items()}
+    return runs
 
 
-def _print_details(what: str, loads: dict[str, Load]) -> None:
-    print(f"  {what}:")
-    for kind, load in loads.items():
+def _print_details(what: str, runs: dict[str, list[Load]]) -> dict[str, Load]:
+    """Print the median run of each server and the spread; return the median runs."""
+    every = [load for loads in runs.values() for load in loads]
+    print(f"  {what} (other processes: {_others(every):.2f} cores busy on average):")
+    medians = {}
+    for kind, loads in runs.items():
+        load = medians[kind] = _median_load(loads)
+        rates = sorted(run.rate for run in loads)
+        cpus = sorted(run.server_us_per_request for run in loads)
         print(
-            f"    {kind:<10} {load.rate:>9,.0f} req/s  p50 {load.median_ms:6.3f} ms"
-            f"  p99 {load.percentile(0.99):7.3f} ms  server {load.server_us_per_request:6.1f}"
-            f" us/req  loadgen {load.client_us_per_request:6.1f} us/req"
-            f"  timeouts {load.timeouts}",
+            f"    {kind:<10} {load.rate:>9,.0f} req/s ({rates[0]:,.0f}-{rates[-1]:,.0f})"
+            f"  p50 {load.median_ms:6.3f} ms  p99 {load.percentile(0.99):7.3f} ms"
+            f"  server {load.server_us_per_request:5.1f} us/req ({cpus[0]:.1f}-{cpus[-1]:.1f})"
+            f"  loadgen {load.client_us_per_request:5.1f} us/req  timeouts {load.timeouts}",
             flush=True,
         )
+    return medians
 
 
 def _row(
@@ -103,18 +166,20 @@ def run(quick: bool = False) -> list[Comparison]:
         print("  uvloop is not installed: that peer is left out", flush=True)
     generator = "C (loadgen.c)" if c_generator() else "Python, several processes"
     print(f"  load generator: {generator}", flush=True)
+    _print_instructions(kinds, quick)
     rows = []
     with ExitStack() as stack:
         servers = {kind: stack.enter_context(_server(kind)) for kind in kinds}
         for clients in (1, 8, 64):
-            loads = _measure(servers, clients, total)
+            runs = _measure(servers, clients, total)
             what = f"one-shot, {clients} client{'s' if clients > 1 else ''}"
-            _print_details(what, loads)
+            loads = _print_details(what, runs)
             ours = loads.pop("ours")
             fastest = max(loads, key=lambda kind: loads[kind].rate)
             notes = _notes("ours", ours)
             for kind, load in loads.items():
                 notes |= _notes(kind, load)
+            notes["others_cores"] = round(_others([x for xs in runs.values() for x in xs]), 2)
             peer = loads[fastest]
             rows.append(_row(what, ours.rate, peer.rate, f"fastest peer ({fastest})", notes))
             cpu, blocking = ours.server_us_per_request, loads["blocking"].server_us_per_request
@@ -123,9 +188,9 @@ def run(quick: bool = False) -> list[Comparison]:
     with ExitStack() as stack:
         servers = {kind: stack.enter_context(_server(kind)) for kind in ("persistent", "ours")}
         for clients in (8, 64):
-            loads = _measure(servers, clients, total * 2, persistent=True)
+            runs = _measure(servers, clients, total * 2, persistent=True)
             what = f"persistent, {clients} clients"
-            _print_details(what, loads)
+            loads = _print_details(what, runs)
             ours, peer = loads["ours"], loads["persistent"]
             notes = _notes("ours", ours) | _notes("peer", peer)
             rows.append(_row(what, ours.rate, peer.rate, "asyncio framed server", notes,

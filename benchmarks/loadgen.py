@@ -59,6 +59,7 @@ class Load:
     stalls: int
     server_cpu: float = float("nan")  # seconds of CPU the server used during the run
     client_cpu: float = float("nan")  # seconds of CPU the generator used during the run
+    machine_cpu: float = float("nan")  # seconds of CPU every process used during the run
     generator: str = field(default="python")
 
     @property
@@ -84,6 +85,13 @@ class Load:
         return self.server_cpu / self.requests * 1e6 if self.requests else float("nan")
 
     @property
+    def others_cores(self) -> float:
+        """Cores kept busy by other processes during the run (the noise on a shared machine)."""
+        if not self.seconds:
+            return float("nan")
+        return max(0.0, self.machine_cpu - self.server_cpu - self.client_cpu) / self.seconds
+
+    @property
     def client_us_per_request(self) -> float:
         """Generator CPU per completed request, in microseconds."""
         return self.client_cpu / self.requests * 1e6 if self.requests else float("nan")
@@ -100,6 +108,17 @@ def process_cpu(pid: int) -> float:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return total_ns / 1e9
+
+
+def machine_cpu() -> float:
+    """CPU seconds used so far by the whole machine, all cores (Linux ``/proc/stat``)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return float("nan")
+    # user nice system idle iowait irq softirq steal ...: everything but idle and iowait.
+    busy = sum(int(value) for value in fields[:8]) - int(fields[3]) - int(fields[4])
+    return busy / os.sysconf("SC_CLK_TCK")
 
 
 def _one_shot(address: tuple[str, int], message: bytes, timeout: float) -> None:
@@ -307,4 +326,7 @@ def run_load(
     """
     binary = None if os.environ.get("LAB_BENCH_PYTHON_LOADGEN") else c_generator()
     job = Job(host, port, message, clients, total, persistent, server_pid, timeout, max_seconds)
-    return _run_python(job) if binary is None else _run_c(binary, job)
+    before = machine_cpu()
+    load = _run_python(job) if binary is None else _run_c(binary, job)
+    load.machine_cpu = machine_cpu() - before
+    return load

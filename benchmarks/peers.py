@@ -22,21 +22,38 @@ MESSAGE = b"status --gauge 3"
 REPLY = b"running gauge=3"
 
 
+def _status(namespace: argparse.Namespace) -> str:
+    return f"running gauge={namespace.gauge}"
+
+
+def _nothing(namespace: argparse.Namespace) -> str:
+    return ""
+
+
 def make_parser() -> argparse.ArgumentParser:
-    """The parser every peer uses: the shape of a daemon's parser."""
+    """The parser every peer uses: the shape of a daemon's parser.
+
+    The commands of the daemon in `serve_ours` (its own `status`, and the `quit`, `help`
+    and `ping` every daemon has), each with the handler it dispatches to, so that every
+    server does the same argparse work per message.
+    """
     parser = argparse.ArgumentParser(prog="daemon", add_help=False)
     commands = parser.add_subparsers(title="command")
+    commands.add_parser("quit", add_help=False).set_defaults(func=_nothing, which="quit")
     status = commands.add_parser("status", add_help=False)
     status.add_argument("--gauge", type=int, default=None)
-    status.set_defaults(which="status")
-    commands.add_parser("quit", add_help=False).set_defaults(which="quit")
+    status.set_defaults(func=_status, which="status")
+    helper = commands.add_parser("help", add_help=False)
+    helper.add_argument("command", nargs="?")
+    helper.set_defaults(func=_nothing, which="help")
+    commands.add_parser("ping", add_help=False).set_defaults(func=_nothing, which="ping")
     return parser
 
 
 def answer(parser: argparse.ArgumentParser, data: bytes) -> bytes:
-    """Parse one message and build the reply, as each peer does."""
+    """Parse one message, run its handler and build the reply, as each peer does."""
     namespace = parser.parse_args(data.decode("utf-8").split())
-    return f"running gauge={namespace.gauge}".encode()
+    return namespace.func(namespace).encode()
 
 
 def serve_blocking() -> None:

@@ -327,13 +327,13 @@ class Server:
         """
         if not self._builtins_added:
             self._add_builtins()
-        self.message = message.rstrip()
+        self.message = message = message.rstrip()
         self.reply = ""
         try:
-            if not self.message:
+            if not message:
                 raise MessageError("empty message")
             self.namespace = self.parser.parse_args(
-                split_message(self.message, self.delimiter_left, self.delimiter_right)
+                split_message(message, self.delimiter_left, self.delimiter_right)
             )
             func = getattr(self.namespace, "func", None)
             if func is None:

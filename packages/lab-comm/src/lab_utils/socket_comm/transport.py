@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import os
 import select
 import socket
 import ssl
@@ -27,7 +28,13 @@ _IN = select.POLLIN
 _OUT = select.POLLOUT
 _WANT = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 _ACCEPTS_PER_WAKE = 64  # bounded, so that a flood of connections cannot starve the others
-_BUSY = 0.0002  # a poll that returns within this many seconds found work already waiting
+# The C socket type, without the Python layer of socket.socket: accepted plain connections
+# need only recv, send and close, and the layer (enum conversions of family and type, the
+# makefile reference count) costs more per connection than the rest of the transport.
+_RawSocket = socket.SocketType
+# A poll that returns within this many seconds did not sleep: work was already waiting.
+_INSTANT = 0.000005
+_INSTANT_POLLS = 3  # polls in a row that found a connection waiting: they queue up
 
 
 def tls_context(cert: str, key: str | None, ca: str | None) -> ssl.SSLContext:
@@ -132,6 +139,11 @@ class Transport:
         self._poller: _Poller | None = None
         self._connections: dict[int, Connection] = {}
         self._stopped: Callable[[], bool] = lambda: False
+        # Plain connections are accepted as descriptors and wrapped in the C socket type
+        # with the (family, type, proto) of the listening socket (see _RawSocket); TLS
+        # needs a socket.socket to wrap, and gets one from accept().
+        self._accept_fd: Callable[[], tuple[int, object]] | None = None
+        self._kind: tuple[int, int, int] = (0, 0, 0)
         # Written to by wake() so that the loop notices a stop at once, from any thread.
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
@@ -165,6 +177,8 @@ class Transport:
                 text = f"cannot listen on {where}: {error.strerror or error}"
             raise OSError(error.errno, text) from error
         self.sock = sock
+        self._kind = (int(sock.family), int(sock.type), int(sock.proto))
+        self._accept_fd = getattr(sock, "_accept", None) if tls is None else None
         self._poller = _Poller()
         self._poller.register(sock.fileno(), _IN)
         self._wake_r, self._wake_w = socket.socketpair()
@@ -189,18 +203,26 @@ class Transport:
         self._stopped = stopped
         monotonic = time.monotonic
         next_sweep = monotonic() + 1.0
+        # Accept until the queue is empty (up to a bound) only while connections queue
+        # up; else one per wake-up: a lone client's next connection is not there yet
+        # when its reply has gone, and trying costs a failed accept() per request.
+        batch, instant = True, 0
         while not stopped():
             before = monotonic()
             events = poller.wait(self.poll_interval)
-            # Accept until the queue is empty only when connections are queueing up (the
-            # poll found them at once). A lone client's next connection cannot be there
-            # yet, and trying costs a failed accept() per request.
-            accepts = _ACCEPTS_PER_WAKE if monotonic() - before < _BUSY else 1
+            now = monotonic()
             for fd, mask in events:
                 conn = None
                 try:
                     if fd == listen_fd:
-                        self._accept(listener, accepts)
+                        if batch:
+                            # The queue held a single connection: back to one at a time.
+                            batch = self._accept(listener, _ACCEPTS_PER_WAKE) > 1
+                            instant = 0
+                        else:
+                            self._accept(listener, 1)
+                            instant = instant + 1 if now - before < _INSTANT else 0
+                            batch = instant >= _INSTANT_POLLS
                     elif fd == wake_fd:
                         with contextlib.suppress(OSError):
                             wake.recv(64)
@@ -222,7 +244,8 @@ class Transport:
                         self._drop(conn)
                 if stopped():
                     break
-            now = time.monotonic()
+            # The time of the wake-up is recent enough for a once-a-second sweep, and
+            # connections served since then are younger than it (never swept early).
             if now >= next_sweep:
                 self._sweep(now)
                 next_sweep = now + 1.0
@@ -234,19 +257,32 @@ class Transport:
                     conn.sock.sendall(conn.outbuf)
             self._drop(conn)
 
-    def _accept(self, listener: socket.socket, count: int) -> None:
+    def _accept(self, listener: socket.socket, count: int) -> int:
+        """Accept and serve up to ``count`` connections; return how many were accepted."""
         stopped = self._stopped
-        for _ in range(count):
+        connections = self._connections
+        accept_fd = self._accept_fd
+        family, kind, proto = self._kind
+        for accepted in range(count):
             if stopped():  # after `quit`, queued connections get no command run
-                return
+                return accepted
             try:
-                sock, _ = listener.accept()
+                if accept_fd is None:
+                    sock, _ = listener.accept()
+                else:
+                    fd, _ = accept_fd()
+                    try:
+                        # Duck-typed: the C type has every method a connection uses.
+                        sock = _RawSocket(family, kind, proto, fd)  # type: ignore[assignment]
+                    except BaseException:
+                        os.close(fd)
+                        raise
             except _WANT:
-                return
+                return accepted
             except OSError as error:
                 self.logger.warning("accept failed: %s", error)
-                return
-            if len(self._connections) >= self.max_connections:
+                return accepted
+            if len(connections) >= self.max_connections:
                 self.logger.warning("Too many connections (%d): refusing one", self.max_connections)
                 sock.close()
                 continue
@@ -255,11 +291,12 @@ class Transport:
             except Exception:
                 # A bug must cost one connection, never the daemon.
                 self.logger.exception("Unexpected error serving a new connection")
-                stale = self._connections.get(sock.fileno())
+                stale = connections.get(sock.fileno())
                 if stale is not None:
                     self._drop(stale)
                 else:
                     sock.close()
+        return count
 
     def _serve_new(self, sock: socket.socket) -> None:
         if self._tls is not None:
@@ -447,3 +484,4 @@ class Transport:
             if end is not None:
                 end.close()
         self._wake_r = self._wake_w = None
+        self._accept_fd = None
