@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import configparser
 import json
-import os
 import ssl
 import sys
 import time
@@ -37,6 +36,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from lab_utils.custom_logging import colour_wanted
 from lab_utils.socket_comm.cli import CommandLineError, general_options, seconds
 from lab_utils.socket_comm.client import PROTOCOLS, Client
 from lab_utils.socket_comm.connection_errors import (
@@ -306,12 +306,6 @@ def summary(probes: list[Probe]) -> dict[str, Any]:
     }
 
 
-def _colour_wanted() -> bool:
-    if os.environ.get("NO_COLOR"):
-        return False
-    return bool(os.environ.get("FORCE_COLOR")) or sys.stdout.isatty()
-
-
 def _show(args: argparse.Namespace, probes: list[Probe], watching: bool) -> None:
     if args.json:
         sys.stdout.write(json.dumps(summary(probes), indent=None if watching else 2) + "\n")
@@ -321,7 +315,7 @@ def _show(args: argparse.Namespace, probes: list[Probe], watching: bool) -> None
         up = sum(p.state == "up" for p in probes)
         stamp = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S")
         sys.stdout.write(f"{args.file}: {up}/{len(probes)} up at {stamp}\n")
-        sys.stdout.write(render_table(probes, colour=_colour_wanted()) + "\n")
+        sys.stdout.write(render_table(probes, colour=colour_wanted(sys.stdout)) + "\n")
         if watching and not sys.stdout.isatty():
             sys.stdout.write("\n")
     sys.stdout.flush()

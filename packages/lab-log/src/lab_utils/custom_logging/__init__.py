@@ -13,7 +13,7 @@ from lab_utils.custom_logging.alarm import (
     parse_alarms,
 )
 from lab_utils.custom_logging.config import configure_logging, shutdown_logging
-from lab_utils.custom_logging.console import console_handler
+from lab_utils.custom_logging.console import colour_wanted, console_handler
 from lab_utils.custom_logging.daily_file import CustomTimedRotatingFileHandler
 from lab_utils.custom_logging.formatters import (
     ColoredFormatter,
@@ -44,6 +44,7 @@ __all__ = [
     "SlackHandler",
     "TlsSMTPHandler",
     "__version__",
+    "colour_wanted",
     "configure_logging",
     "console_handler",
     "getLogger",
