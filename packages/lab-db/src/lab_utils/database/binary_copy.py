@@ -4,10 +4,12 @@ Three ways, one result (the same bytes, or the same error):
 
 - **psycopg 3's C row formatter** (:mod:`~lab_utils.database.fast_rows`, ``lab-db[fast]``)
   for rows of the column types it encodes exactly as lab-db does;
-- **column by column**: times are converted a column at a time in C loops, then the rows
-  are packed by one ``struct`` per row in a C loop over the columns (or, when numpy is
-  already imported, each column goes through one array and the rows are one structured
-  numpy array);
+- **straight from the rows** for times, doubles and integers: one ``struct`` call per row
+  packs the values as they are, then the count and length fields and the times (converted
+  a column at a time in C loops) are put in place for the whole chunk by strided copies;
+- **column by column** for the other fixed-size types: the rows are packed by one
+  ``struct`` per row in a C loop over the columns (or, when numpy is already imported,
+  each column goes through one array and the rows are one structured numpy array);
 - **row by row** for rows holding NULLs, text or values needing conversion, so any row
   is accepted.
 
@@ -56,6 +58,73 @@ _MICROSECOND = dt.timedelta(microseconds=1)
 _FLOAT4_MAX = 3.4028234663852886e38
 # struct codes of FIXED -> array typecodes of the same size ('?' is sent as one byte).
 _ARRAY_CODES = {"q": "q", "d": "d", "f": "f", "i": "i", "h": "h", "?": "b"}
+# struct codes whose values struct checks exactly as the column path does (that path
+# converts booleans and reals first, so their columns take it).
+_AS_GIVEN_CODES = frozenset("dqih")
+
+
+class _RowTemplate:
+    """Rows of times, doubles and integers packed straight from the rows.
+
+    One ``struct`` call per row (a C loop over the rows, no columns taken out of them)
+    packs the values as they are; its count and length fields are pad bytes and a time
+    is a one-byte placeholder. The count and length fields, the same in every row, and
+    the times, converted a column at a time, are then put in place for the whole chunk
+    by strided slice assignments, a C loop over the rows each.
+    """
+
+    def __init__(self, kinds: Sequence[ColumnType]) -> None:
+        codes = "!2x"
+        offset = 2
+        self._lengths: list[tuple[int, int]] = []
+        """Per column: the offset of its length field's last byte, and that byte."""
+        self._times: list[tuple[int, int, str]] = []
+        """Per time column: its index, the offset of its value, its struct code."""
+        for index, kind in enumerate(kinds):
+            self._lengths.append((offset + 3, kind.size))
+            offset += 4
+            if kind.is_time:
+                codes += f"4x?{kind.size - 1}x"
+                self._times.append((index, offset, kind.struct_code or ""))
+            else:
+                codes += f"4x{kind.struct_code}"
+            offset += kind.size
+        self._struct = struct.Struct(codes)
+        self._size = offset
+        self._count = struct.pack("!h", len(kinds))
+
+    def pack_into(self, rows: Sequence[Sequence[Any]], out: bytearray) -> bool:
+        """Append the rows' binary form to ``out``; False (``out`` as it was): the row path.
+
+        The rows must all have one value per column. False when a value is not given as
+        it is sent (NULL, text, a number to convert); the row path then encodes it or
+        raises the error naming it.
+        """
+        count = len(rows)
+        times = []
+        try:
+            for index, offset, code in self._times:
+                micros = _micros([row[index] for row in rows])
+                times.append((offset, struct.pack(f"!{count}{code}", *micros)))
+        except (TypeError, ValueError, OverflowError, struct.error):
+            return False
+        start = len(out)
+        try:
+            out += b"".join(itertools.starmap(self._struct.pack, rows))
+        except (TypeError, ValueError, OverflowError, struct.error):
+            del out[start:]
+            return False
+        step = self._size
+        for position, byte in enumerate(self._count):
+            if byte:
+                out[start + position :: step] = bytes((byte,)) * count
+        for position, byte in self._lengths:
+            out[start + position :: step] = bytes((byte,)) * count
+        for offset, data in times:
+            width = len(data) // count
+            for position in range(width):
+                out[start + offset + position :: step] = data[position::width]
+        return True
 
 
 def _value_packer(kind: ColumnType) -> Callable[[Any], bytes]:
@@ -117,6 +186,11 @@ class RowEncoder:
         self.fast = all(kind.struct_code for kind in self._kinds)
         codes = "".join(f"i{kind.struct_code}" for kind in self._kinds) if self.fast else ""
         self._row_struct = struct.Struct(f"!h{codes}")
+        self._template = (
+            _RowTemplate(self._kinds)
+            if all(kind.is_time or kind.struct_code in _AS_GIVEN_CODES for kind in self._kinds)
+            else None
+        )
         names = [kind.name for kind in self._kinds]
         self._formatter = fast_rows.formatter_for(names) if accelerate else None
 
@@ -191,6 +265,12 @@ class RowEncoder:
                 return
             except Exception:  # noqa: S110 - refused by psycopg: lab-db's encoder decides
                 pass
+        if self._template is not None and lengths_fit:
+            # A chunk the template refuses is refused by the column path too (the same
+            # conversion of times, the same struct codes for the rest): the row path.
+            if not self._template.pack_into(rows, out):
+                out += b"".join(map(self.encode_row, rows))
+            return
         if self.fast and lengths_fit:
             columns = [[row[index] for row in rows] for index in range(self._count)]
             encoded = self._fixed_columns(columns, len(rows))
