@@ -93,12 +93,12 @@ class _RowTemplate:
         self._size = offset
         self._count = struct.pack("!h", len(kinds))
 
-    def pack_into(self, rows: Sequence[Sequence[Any]], out: bytearray) -> bool:
-        """Append the rows' binary form to ``out``; False (``out`` as it was): the row path.
+    def pack(self, rows: Sequence[Sequence[Any]]) -> bytearray | None:
+        """Return the rows' binary form; None when the row path must decide.
 
-        The rows must all have one value per column. False when a value is not given as
-        it is sent (NULL, text, a number to convert); the row path then encodes it or
-        raises the error naming it.
+        The rows must all have one value per column. None when a value is not given as it
+        is sent (NULL, text, a number to convert); the row path then encodes it or raises
+        the error naming it.
         """
         count = len(rows)
         times = []
@@ -106,25 +106,20 @@ class _RowTemplate:
             for index, offset, code in self._times:
                 micros = _micros([row[index] for row in rows])
                 times.append((offset, struct.pack(f"!{count}{code}", *micros)))
+            out = bytearray().join(itertools.starmap(self._struct.pack, rows))
         except (TypeError, ValueError, OverflowError, struct.error):
-            return False
-        start = len(out)
-        try:
-            out += b"".join(itertools.starmap(self._struct.pack, rows))
-        except (TypeError, ValueError, OverflowError, struct.error):
-            del out[start:]
-            return False
+            return None
         step = self._size
         for position, byte in enumerate(self._count):
             if byte:
-                out[start + position :: step] = bytes((byte,)) * count
+                out[position::step] = bytes((byte,)) * count
         for position, byte in self._lengths:
-            out[start + position :: step] = bytes((byte,)) * count
+            out[position::step] = bytes((byte,)) * count
         for offset, data in times:
             width = len(data) // count
             for position in range(width):
-                out[start + offset + position :: step] = data[position::width]
-        return True
+                out[offset + position :: step] = data[position::width]
+        return out
 
 
 def _value_packer(kind: ColumnType) -> Callable[[Any], bytes]:
@@ -243,9 +238,28 @@ class RowEncoder:
 
     def encode_chunk(self, rows: Sequence[Sequence[Any]]) -> bytes:
         """Return the binary form of ``rows`` (no header or trailer)."""
+        if self._formatter is None and self._template is not None:
+            packed = self._packed_rows(rows)
+            if packed is not None:
+                return bytes(packed)  # the one copy psycopg2's bytes-only read needs
         out = bytearray()
         self.encode_into(rows, out)
         return bytes(out)
+
+    def _packed_rows(self, rows: Sequence[Sequence[Any]]) -> bytearray | None:
+        """Rows through the row template, or through the row path when it refuses them.
+
+        None when the rows' lengths do not fit (the row path raises saying which).
+        """
+        assert self._template is not None
+        if not rows or set(map(len, rows)) != {self._count}:
+            return None
+        packed = self._template.pack(rows)
+        if packed is None:
+            # A chunk the template refuses is refused by the column path too (the same
+            # conversion of times, the same struct codes for the rest): the row path.
+            packed = bytearray().join(map(self.encode_row, rows))
+        return packed
 
     def encode_into(self, rows: Sequence[Sequence[Any]], out: bytearray) -> None:
         """Append the binary form of ``rows`` to ``out``; the fastest path that fits.
@@ -266,10 +280,9 @@ class RowEncoder:
             except Exception:  # noqa: S110 - refused by psycopg: lab-db's encoder decides
                 pass
         if self._template is not None and lengths_fit:
-            # A chunk the template refuses is refused by the column path too (the same
-            # conversion of times, the same struct codes for the rest): the row path.
-            if not self._template.pack_into(rows, out):
-                out += b"".join(map(self.encode_row, rows))
+            packed = self._packed_rows(rows)
+            assert packed is not None
+            out += packed
             return
         if self.fast and lengths_fit:
             columns = [[row[index] for row in rows] for index in range(self._count)]
@@ -480,16 +493,20 @@ class CopyStream:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def _next_chunk(self) -> bytearray:
-        out = bytearray() if self._started else bytearray(HEADER)
-        self._started = True
+    def _next_chunk(self) -> bytes:
         chunk = list(itertools.islice(self._rows, self._chunk_rows))
-        self._encoder.encode_into(chunk, out)
+        data = self._encoder.encode_chunk(chunk)
         self.rows += len(chunk)
-        if len(chunk) < self._chunk_rows:
-            self._done = True
-            out += TRAILER
-        return out
+        self._done = len(chunk) < self._chunk_rows
+        return self._framed(data)
+
+    def _framed(self, data: bytes) -> bytes:
+        """Return ``data`` after the header (first chunk) and before the trailer (last)."""
+        if not self._started or self._done:
+            header = b"" if self._started else HEADER
+            data = b"".join((header, data, TRAILER if self._done else b""))
+        self._started = True
+        return data
 
     def _hand_over(self, item: bytes | BaseException | None) -> None:
         """Queue ``item`` for the reading thread, unless the COPY was stopped."""
@@ -505,7 +522,7 @@ class CopyStream:
         """Run the encoding thread: chunks into the queue, then None (or the error)."""
         try:
             while not self._done and not self._stop.is_set():
-                self._hand_over(bytes(self._next_chunk()))
+                self._hand_over(self._next_chunk())
         except BaseException as error:  # handed to the reading thread, raised there
             self._hand_over(error)
             return
@@ -517,7 +534,7 @@ class CopyStream:
             if self._done:
                 return b""
             try:
-                return bytes(self._next_chunk())  # psycopg2 takes bytes only
+                return self._next_chunk()
             except Exception as error:
                 self.error = error
                 raise
@@ -567,17 +584,13 @@ class ColumnStream(CopyStream):
             encoder.encode_columns(columns)
         self._total = lengths.pop() if lengths else 0
 
-    def _next_chunk(self) -> bytearray:
-        out = bytearray() if self._started else bytearray(HEADER)
-        self._started = True
+    def _next_chunk(self) -> bytes:
         start = self.rows
         stop = min(start + self._chunk_rows, self._total)
-        out += self._encoder.encode_columns([column[start:stop] for column in self._columns])
+        data = self._encoder.encode_columns([column[start:stop] for column in self._columns])
         self.rows = stop
-        if stop >= self._total:
-            self._done = True
-            out += TRAILER
-        return out
+        self._done = stop >= self._total
+        return self._framed(data)
 
 
 def copy_data(body: bytes | bytearray) -> bytes:
