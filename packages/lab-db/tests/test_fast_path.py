@@ -195,7 +195,9 @@ def test_rows_of_times_and_numbers_give_the_bytes_of_the_row_path(
     ]  # fmt: skip
     rows = [[time, *numbers[n % len(numbers)]] for n, time in enumerate(EDGE_TIMES * 3)]
     encoder = RowEncoder(types, accelerate=encoder_kind == "fast")
-    assert encoder.encode_chunk(rows) == b"".join(map(encoder.encode_row, rows))
+    expected = b"".join(map(encoder.encode_row, rows))
+    assert encoder.encode_chunk(rows) == expected
+    assert encoder.encode_chunk([tuple(row) for row in rows]) == expected
     # The same with the time column last and a time without zone given naive (local time).
     types = ["double precision", "timestamp without time zone", "timestamp with time zone"]
     # (Not at the ends of datetime's range: a naive one there has no local time.)
