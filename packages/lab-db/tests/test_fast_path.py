@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg2
 import pytest
@@ -156,6 +157,84 @@ def test_a_row_of_the_wrong_length_is_refused_on_every_path() -> None:
     for encoder in (RowEncoder(types), RowEncoder(types, accelerate=False)):
         with pytest.raises(ValueError, match="row has 3 values for 2 columns"):
             encoder.encode_chunk([[T0, 1.0], [T0, 1.0, 2.0]])
+
+
+BERLIN = ZoneInfo("Europe/Berlin")
+# Times at the edges of the microsecond arithmetic: the two epochs, before both, the
+# ends of datetime's range, microsecond roll-overs, both sides of a DST change and its
+# repeated hour (fold), fixed offsets.
+EDGE_TIMES: list[dt.datetime] = [
+    dt.datetime(1970, 1, 1, tzinfo=UTC),
+    dt.datetime(1970, 1, 1, tzinfo=UTC) - dt.timedelta(microseconds=1),
+    dt.datetime(2000, 1, 1, tzinfo=UTC),
+    dt.datetime(2000, 1, 1, tzinfo=UTC) - dt.timedelta(microseconds=1),
+    dt.datetime(2000, 1, 1, tzinfo=UTC) + dt.timedelta(microseconds=1),
+    dt.datetime(1900, 6, 30, 23, 59, 59, 999_999, tzinfo=UTC),
+    dt.datetime(1, 1, 1, tzinfo=UTC),
+    dt.datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+    dt.datetime(2262, 4, 11, 23, 47, 16, 854_775, tzinfo=UTC),
+    dt.datetime(2026, 3, 29, 1, 59, 59, 999_999, tzinfo=BERLIN),
+    dt.datetime(2026, 3, 29, 3, 0, tzinfo=BERLIN),
+    dt.datetime(2026, 10, 25, 2, 30, tzinfo=BERLIN),
+    dt.datetime(2026, 10, 25, 2, 30, fold=1, tzinfo=BERLIN),
+    dt.datetime(2026, 1, 1, 12, tzinfo=dt.timezone(dt.timedelta(hours=-9, minutes=-30))),
+    T0.astimezone(PLUS2),
+]
+
+
+@pytest.mark.parametrize("encoder_kind", ["fast", "plain"])
+def test_rows_of_times_and_numbers_give_the_bytes_of_the_row_path(
+    encoder_kind: str, berlin: None, numpy_or_not: None
+) -> None:
+    # Rows of times, doubles and integers are packed straight from the rows: the same
+    # bytes as one row at a time, for every time and number at its edges.
+    types = ["timestamp with time zone", "double precision", "bigint", "integer", "smallint"]
+    numbers = [
+        [0.0, 0, 0, 0], [-0.0, -(2**63), -(2**31), -32768], [math.nan, 2**63 - 1, 2**31 - 1, 32767],
+        [math.inf, True, False, 7], [-math.inf, 1, -1, -1], [5e-324, 2**53 + 1, 12, 1],
+    ]  # fmt: skip
+    rows = [[time, *numbers[n % len(numbers)]] for n, time in enumerate(EDGE_TIMES * 3)]
+    encoder = RowEncoder(types, accelerate=encoder_kind == "fast")
+    expected = b"".join(map(encoder.encode_row, rows))
+    assert encoder.encode_chunk(rows) == expected
+    assert encoder.encode_chunk([tuple(row) for row in rows]) == expected
+    # The same with the time column last and a time without zone given naive (local time).
+    types = ["double precision", "timestamp without time zone", "timestamp with time zone"]
+    # (Not at the ends of datetime's range: a naive one there has no local time.)
+    inside = [time for time in EDGE_TIMES if 1 < time.year < 9999]
+    rows = [[1.5, time.replace(tzinfo=None), time] for time in inside]
+    encoder = RowEncoder(types, accelerate=encoder_kind == "fast")
+    assert encoder.encode_chunk(rows) == b"".join(map(encoder.encode_row, rows))
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [None, "2.5", decimal.Decimal("0.1"), 1_700_000_000.5, T0.replace(tzinfo=None)],
+    ids=["NULL", "text", "decimal", "unix-seconds", "naive"],
+)
+def test_a_chunk_with_one_odd_value_gives_the_bytes_of_the_row_path(
+    odd: Any, berlin: None, numpy_or_not: None
+) -> None:
+    # One value the row template does not take as it is (anywhere in the chunk) sends the
+    # chunk through the row path: NULLs, conversions and local times as before.
+    types = ["timestamp with time zone", "double precision", "bigint"]
+    for column in (0, 1, 2):
+        rows: list[list[Any]] = [[T0 + dt.timedelta(seconds=n), n / 3, n] for n in range(500)]
+        if column == 2 and isinstance(odd, (str, float, decimal.Decimal)):
+            odd_value: Any = 7 if isinstance(odd, float) else odd
+        else:
+            odd_value = odd
+        if column == 0 and isinstance(odd, (str, decimal.Decimal)):
+            continue  # not a time
+        rows[499 - column * 200][column] = odd_value
+        encoder = RowEncoder(types, accelerate=False)
+        try:
+            expected = b"".join(map(encoder.encode_row, rows))
+        except (TypeError, ValueError) as error:
+            with pytest.raises(type(error)):
+                encoder.encode_chunk(rows)
+        else:
+            assert encoder.encode_chunk(rows) == expected
 
 
 def _table(db: Database, name: str, kinds: list[str]) -> list[str]:

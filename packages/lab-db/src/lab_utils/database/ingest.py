@@ -18,6 +18,16 @@ from lab_utils.database.schema import Schema
 log = logging.getLogger("lab_utils.database.database")
 
 
+# Rows per chunk of COPY data (110-220 KiB of DAQ rows): large enough that the calls per
+# chunk do not count, small enough to stay in the CPU's cache while it is encoded and sent,
+# and for the server to start parsing early (10,000 rows of columns cost 0.19 us of client
+# CPU per row, 2,000 rows 0.14). Chunks are encoded in the sending thread: the socket's
+# buffer lets the server parse one while the next is encoded (an encoding thread measured
+# slower, see binary_copy.CopyStream).
+_ROWS_PER_CHUNK = 1_000
+_COLUMN_ROWS_PER_CHUNK = 2_000
+
+
 def _column_list(columns: Sequence[str]) -> sql.Composable:
     return sql.SQL(", ").join(ident(c, "column name") for c in columns)
 
@@ -145,7 +155,8 @@ class Ingest(Schema):
             )
         if encoder is None:
             encoder = RowEncoder(self.column_types(table_name, columns))
-        return self._copy("insert_many", table_name, columns, CopyStream(encoder, rows), batch)
+        stream = CopyStream(encoder, rows, _ROWS_PER_CHUNK, overlap=False)
+        return self._copy("insert_many", table_name, columns, stream, batch)
 
     def insert_columns(
         self,
@@ -187,7 +198,7 @@ class Ingest(Schema):
         """
         if encoder is None:
             encoder = RowEncoder(self.column_types(table_name, columns))
-        stream = ColumnStream(encoder, data)
+        stream = ColumnStream(encoder, data, _COLUMN_ROWS_PER_CHUNK, overlap=False)
         return self._copy("insert_columns", table_name, columns, stream, None)
 
     def _copy(
