@@ -83,10 +83,12 @@ def _print_instructions(kinds: list[str], quick: bool) -> None:
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         print("  LAB_BENCH_CALLGRIND: valgrind is not installed, no instruction counts")
         return
-    print("  instructions per request (callgrind, user space, 8 clients):", flush=True)
-    for kind in kinds:
-        count = _instructions(kind, 8, 500 if quick else 2000)
-        print(f"    {kind:<10} {count:>9,.0f}", flush=True)
+    # One client: each request wakes the server alone, the path a lone lab client takes.
+    for clients, total in ((1, 1000), (8, 2000)):
+        print(f"  instructions per request (callgrind, user space, {clients} clients):", flush=True)
+        for kind in kinds:
+            count = _instructions(kind, clients, 500 if quick else total)
+            print(f"    {kind:<10} {count:>9,.0f}", flush=True)
 
 
 def _median_load(loads: list[Load]) -> Load:
