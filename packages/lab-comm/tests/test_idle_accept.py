@@ -189,3 +189,14 @@ def test_stop_while_the_daemon_closes_after_quit(tmp_path: Path) -> None:
         assert _one_shot(running.address, b"quit") == b"Goodbye!"
         running.stop(timeout=30)
         assert running.error is None
+
+
+def test_a_daemon_without_socket_timeout_serves_and_stops(tmp_path: Path) -> None:
+    class Unbounded(Idle):
+        socket_timeout = None  # type: ignore[assignment]  # 0.4 daemons may set it so
+
+    server = Unbounded(pid_file_name=str(tmp_path / "none.pid"), host="127.0.0.1", port=0)
+    with server.start_in_thread() as running:
+        assert _one_shot(running.address, b"status") == b"idle"
+    assert not running.is_alive()
+    assert running.error is None

@@ -204,12 +204,15 @@ class Transport:
             # always polls. The accepted sockets inherit the timeout; they never block
             # on a receive (MSG_DONTWAIT, or non-blocking mode), so it changes nothing
             # for them.
-            seconds = max(self.poll_interval, 0.001)
-            whole = int(seconds)
-            timeout = struct.pack("@ll", whole, int((seconds - whole) * 1_000_000))
+            seconds = self.poll_interval
             try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeout)
-                self._idle_accept = True
+                if seconds is not None and seconds > 0:
+                    whole = int(seconds)
+                    usec = max(int((seconds - whole) * 1_000_000), 0 if whole else 1)
+                    timeout = struct.pack("@ll", whole, usec)
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeout)
+                # None waits for a stop as the poller would; zero or less keeps polling.
+                self._idle_accept = seconds is None or seconds > 0
             except OSError as error:
                 self.logger.warning("no accept timeout (%s): the loop always polls", error)
         self._accept_fd = getattr(sock, "_accept", None) if tls is None else None
