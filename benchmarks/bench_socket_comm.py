@@ -3,9 +3,11 @@
 One-shot requests (the exchange of 0.4-era clients: connect, send, read to the close),
 each parsed by argparse in every server, from 1, 8 and 64 concurrent clients of a
 C load generator. Every server stays up for the whole run; the repetitions are
-interleaved (each server in turn, seven times) and the median of each is kept, with the
-spread of the rates and the cores other processes kept busy meanwhile (the noise of a
-shared machine). The target is the fastest peer at each concurrency, and a server CPU per
+interleaved (each server in turn, the order turning each time, seven times) and the
+median of each is kept, with the spread of the rates and the cores other processes kept
+busy meanwhile (the noise of a shared machine). The ratios compared with the targets are
+the medians of the per-rep ratios, as in the database benchmark: two servers measured
+one right after the other share the load of the moment. The target is the fastest peer at each concurrency, and a server CPU per
 request no higher than the blocking loop's (that CPU competes with acquisition in the
 daemon's process). With LAB_BENCH_CALLGRIND=1 (and valgrind installed), each server's
 interpreter instructions per request are counted first: repeatable where CPU time is not.
@@ -16,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -83,10 +86,12 @@ def _print_instructions(kinds: list[str], quick: bool) -> None:
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         print("  LAB_BENCH_CALLGRIND: valgrind is not installed, no instruction counts")
         return
-    print("  instructions per request (callgrind, user space, 8 clients):", flush=True)
-    for kind in kinds:
-        count = _instructions(kind, 8, 500 if quick else 2000)
-        print(f"    {kind:<10} {count:>9,.0f}", flush=True)
+    # One client: each request wakes the server alone, the path a lone lab client takes.
+    for clients, total in ((1, 1000), (8, 2000)):
+        print(f"  instructions per request (callgrind, user space, {clients} clients):", flush=True)
+        for kind in kinds:
+            count = _instructions(kind, clients, 500 if quick else total)
+            print(f"    {kind:<10} {count:>9,.0f}", flush=True)
 
 
 def _median_load(loads: list[Load]) -> Load:
@@ -118,13 +123,36 @@ def _measure(
     runs: dict[str, list[Load]] = {kind: [] for kind in servers}
     for port, _ in servers.values():  # warm-up
         run_load(HOST, port, MESSAGE, clients, min(total, 300), persistent=persistent)
-    for _ in range(REPS):  # interleaved: a burst of load elsewhere hits every server
-        for kind, (port, pid) in servers.items():
+    kinds = list(servers)
+    for rep in range(REPS):
+        # Interleaved, a burst of load elsewhere hits every server; the order turns each
+        # rep, so that no server always runs first or always after the same one.
+        shift = rep % len(kinds)
+        for kind in kinds[shift:] + kinds[:shift]:
+            port, pid = servers[kind]
             load = run_load(
                 HOST, port, MESSAGE, clients, total, persistent=persistent, server_pid=pid
             )
             runs[kind].append(load)
     return runs
+
+
+def _paired(ours: list[Load], peer: list[Load], cost: bool = False) -> dict[str, float]:
+    """The median and range of the per-rep ratios (rates, or CPU per request with cost).
+
+    The reps of two servers ran close together, under the same load from elsewhere:
+    their ratio moves less than the ratio of two medians taken over the whole run.
+    """
+    if cost:
+        pairs = zip(ours, peer, strict=True)
+        ratios = [a.server_us_per_request / b.server_us_per_request for a, b in pairs]
+    else:
+        ratios = [a.rate / b.rate for a, b in zip(ours, peer, strict=True)]
+    return {
+        "median_ratio": statistics.median(ratios),
+        "min_ratio": min(ratios),
+        "max_ratio": max(ratios),
+    }
 
 
 def _print_details(what: str, runs: dict[str, list[Load]]) -> dict[str, Load]:
@@ -154,8 +182,9 @@ def _row(
     notes: dict[str, float],
     unit: str = "req/s",
     target: str = ">=1.0x",
+    median_ratio: float | None = None,
 ) -> Comparison:
-    return Comparison("socket_comm", what, unit, ours, peer, peer_name, target, notes)
+    return Comparison("socket_comm", what, unit, ours, peer, peer_name, target, notes, median_ratio)
 
 
 def run(quick: bool = False) -> list[Comparison]:
@@ -181,10 +210,23 @@ def run(quick: bool = False) -> list[Comparison]:
                 notes |= _notes(kind, load)
             notes["others_cores"] = round(_others([x for xs in runs.values() for x in xs]), 2)
             peer = loads[fastest]
-            rows.append(_row(what, ours.rate, peer.rate, f"fastest peer ({fastest})", notes))
+            rate = _paired(runs["ours"], runs[fastest])
+            cpu_pair = _paired(runs["ours"], runs["blocking"], cost=True)
+            print(
+                f"    ours / {fastest}, per rep: rate {rate['median_ratio']:.2f}x"
+                f" ({rate['min_ratio']:.2f}-{rate['max_ratio']:.2f}), CPU per request"
+                f" / blocking {cpu_pair['median_ratio']:.2f}x"
+                f" ({cpu_pair['min_ratio']:.2f}-{cpu_pair['max_ratio']:.2f})",
+                flush=True,
+            )
+            notes |= {f"rate_{key}": round(value, 3) for key, value in rate.items()}
+            rows.append(_row(what, ours.rate, peer.rate, f"fastest peer ({fastest})", notes,
+                             median_ratio=rate["median_ratio"]))  # fmt: skip
             cpu, blocking = ours.server_us_per_request, loads["blocking"].server_us_per_request
+            cpu_notes = {f"cpu_{key}": round(value, 3) for key, value in cpu_pair.items()}
             rows.append(_row(f"server CPU per request, {what}", cpu, blocking,
-                             "blocking accept loop", {}, unit="us", target="<=1.0x"))  # fmt: skip
+                             "blocking accept loop", cpu_notes, unit="us", target="<=1.0x",
+                             median_ratio=cpu_pair["median_ratio"]))  # fmt: skip
     with ExitStack() as stack:
         servers = {kind: stack.enter_context(_server(kind)) for kind in ("persistent", "ours")}
         for clients in (8, 64):
@@ -193,6 +235,7 @@ def run(quick: bool = False) -> list[Comparison]:
             loads = _print_details(what, runs)
             ours, peer = loads["ours"], loads["persistent"]
             notes = _notes("ours", ours) | _notes("peer", peer)
+            paired = _paired(runs["ours"], runs["persistent"])
             rows.append(_row(what, ours.rate, peer.rate, "asyncio framed server", notes,
-                             target=">=0.8x"))  # fmt: skip
+                             target=">=0.8x", median_ratio=paired["median_ratio"]))  # fmt: skip
     return rows

@@ -1,4 +1,4 @@
-"""Daemons in subprocesses on loopback, and helpers to talk to them."""
+"""Daemons in subprocesses on loopback, helpers to talk to them, systemd's notify socket."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -114,3 +115,19 @@ def start_daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
 def daemon(start_daemon: Callable[..., Daemon]) -> Daemon:
     """One running cryo daemon."""
     return start_daemon()
+
+
+@pytest.fixture
+def notify_socket() -> Iterator[tuple[socket.socket, str]]:
+    """A bound datagram socket, as systemd creates one; short path (AF_UNIX limit)."""
+    folder = Path(tempfile.mkdtemp(prefix="labcomm-"))
+    path = folder / "notify"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.settimeout(30)
+    try:
+        yield sock, str(path)
+    finally:
+        sock.close()
+        path.unlink(missing_ok=True)
+        folder.rmdir()

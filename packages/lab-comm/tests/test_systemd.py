@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import os
 import socket
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,22 +15,6 @@ import pytest
 
 from lab_utils.socket_comm import Client, Server
 from lab_utils.socket_comm.systemd import notify
-
-
-@pytest.fixture
-def notify_socket() -> Iterator[tuple[socket.socket, str]]:
-    """A bound datagram socket, as systemd creates one; short path (AF_UNIX limit)."""
-    folder = Path(tempfile.mkdtemp(prefix="labcomm-"))
-    path = folder / "notify"
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(path))
-    sock.settimeout(30)
-    try:
-        yield sock, str(path)
-    finally:
-        sock.close()
-        path.unlink(missing_ok=True)
-        folder.rmdir()
 
 
 def _received(sock: socket.socket) -> dict[str, str]:

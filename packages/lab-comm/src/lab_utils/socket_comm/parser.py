@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
+from gettext import gettext
 from typing import Any, NoReturn
+
+# Where argparse parks the words a subcommand did not take, for the top parser to report.
+_UNRECOGNIZED = "_unrecognized_args"
 
 
 class MessageError(BaseException):
@@ -24,6 +29,71 @@ class ArgumentParser(argparse.ArgumentParser):
     def __init__(self, *args: Any, add_help: bool = False, **kwargs: Any) -> None:
         kwargs["add_help"] = add_help
         super().__init__(*args, **kwargs)
+
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        """Parse ``args`` as argparse does; a daemon's usual parser takes a shorter way.
+
+        A daemon's parser usually holds nothing but its commands. For such a parser, and
+        a first word that names a command, argparse's own top-level pass only hands every
+        word to the command's parser; that pass is most of the parsing time of a short
+        command, so it is skipped: the subcommand action is called directly, with the
+        same defaults, the same namespace and the same errors. Any other parser or
+        message goes through argparse unchanged.
+
+        Parameters
+        ----------
+        args : sequence of str, optional
+            The words (None: ``sys.argv[1:]``, as argparse).
+        namespace : argparse.Namespace, optional
+            Where to put the values (None: a new one).
+
+        Returns
+        -------
+        argparse.Namespace
+            The parsed values.
+
+        Raises
+        ------
+        MessageError
+            The words do not make a valid command.
+        """
+        action = self._commands_only()
+        if action is None or args is None or namespace is not None or not args:
+            return super().parse_args(args, namespace)
+        words = list(args)
+        first = words[0]
+        if first not in action.choices or first[:1] in self.prefix_chars or "--" in words:
+            return super().parse_args(words, namespace)
+        result = argparse.Namespace()
+        # What parse_known_args does before its pass, in its order.
+        if action.dest is not argparse.SUPPRESS and action.default is not argparse.SUPPRESS:
+            setattr(result, action.dest, action.default)
+        for dest, value in self._defaults.items():
+            if not hasattr(result, dest):
+                setattr(result, dest, value)
+        try:
+            action(self, result, words)
+        except argparse.ArgumentError as error:
+            self.error(str(error))
+        extras = vars(result).pop(_UNRECOGNIZED, None)
+        if extras:
+            self.error(gettext("unrecognized arguments: %s") % " ".join(extras))
+        return result
+
+    def _commands_only(self) -> argparse._SubParsersAction[Any] | None:
+        """Return the subcommand action when it is all the parser holds, else None."""
+        actions = self._actions
+        if (
+            len(actions) != 1
+            or not isinstance(actions[0], argparse._SubParsersAction)
+            or self._mutually_exclusive_groups
+            or self.fromfile_prefix_chars is not None
+            or not self.exit_on_error
+        ):
+            return None
+        return actions[0]
 
     def error(self, message: str) -> NoReturn:
         """Raise :class:`MessageError` with ``message`` (argparse would exit).

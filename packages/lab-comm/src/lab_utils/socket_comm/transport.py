@@ -5,7 +5,10 @@ hands what it reads to a :class:`~lab_utils.socket_comm.protocol.Protocol`. The 
 built for the one-shot exchange of old clients: a connection whose message has already
 arrived when it is accepted is answered and closed without ever entering the poller, and
 plain sockets keep their blocking mode and are read and written with ``MSG_DONTWAIT``, so
-a request costs the same system calls as in a blocking accept loop.
+a request costs the same system calls as in a blocking accept loop. While no connection is
+open, the loop does not poll at all: it sleeps in ``accept()`` itself, as a blocking accept
+loop does, and goes back to polling only for a connection that would make it wait (a slow
+client, a TLS handshake, a persistent connection).
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import os
 import select
 import socket
 import ssl
+import struct
+import sys
 import time
 from collections.abc import Callable
 
@@ -24,6 +29,9 @@ from lab_utils.socket_comm.protocol import Exchange, Protocol
 
 _READ_SIZE = 65536
 _DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
+# A one-shot reply is sent "with more to come" and the close that follows sends it: the
+# reply and the end of the connection travel in one segment, not two (Linux).
+_LAST = _DONTWAIT | getattr(socket, "MSG_MORE", 0)
 _IN = select.POLLIN
 _OUT = select.POLLOUT
 _WANT = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
@@ -35,6 +43,8 @@ _RawSocket = socket.SocketType
 # A poll that returns within this many seconds did not sleep: work was already waiting.
 _INSTANT = 0.000005
 _INSTANT_POLLS = 3  # polls in a row that found a connection waiting: they queue up
+# Where a stop connects to wake a blocking accept() of a socket bound to every address.
+_LOOPBACK = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}  # noqa: S104
 
 
 def tls_context(cert: str, key: str | None, ca: str | None) -> ssl.SSLContext:
@@ -147,6 +157,13 @@ class Transport:
         # Written to by wake() so that the loop notices a stop at once, from any thread.
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
+        # A blocking accept() wakes for a connection only: wake() connects to the listening
+        # address, and keeps the socket open until the end (closing a connection still in
+        # its handshake could leave nothing to accept).
+        self._wake_address: tuple[object, ...] | None = None
+        self._wakers: list[socket.socket] = []
+        # Whether the loop may sleep in accept() while no connection is open (see _idle).
+        self._idle_accept = False
 
     # -- setup -------------------------------------------------------------------------
 
@@ -178,6 +195,26 @@ class Transport:
             raise OSError(error.errno, text) from error
         self.sock = sock
         self._kind = (int(sock.family), int(sock.type), int(sock.proto))
+        address = sock.getsockname()
+        self._wake_address = (_LOOPBACK.get(address[0], address[0]), *address[1:])
+        if sys.platform.startswith("linux"):
+            # Linux bounds a blocking accept() by the receive timeout, so the idle loop
+            # still checks its stop condition every poll_interval (a 0.4 daemon may set
+            # quit_flag from another thread without calling stop()); elsewhere the loop
+            # always polls. The accepted sockets inherit the timeout; they never block
+            # on a receive (MSG_DONTWAIT, or non-blocking mode), so it changes nothing
+            # for them.
+            seconds = self.poll_interval
+            try:
+                if seconds is not None and seconds > 0:
+                    whole = int(seconds)
+                    usec = max(int((seconds - whole) * 1_000_000), 0 if whole else 1)
+                    timeout = struct.pack("@ll", whole, usec)
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeout)
+                # None waits for a stop as the poller would; zero or less keeps polling.
+                self._idle_accept = seconds is None or seconds > 0
+            except OSError as error:
+                self.logger.warning("no accept timeout (%s): the loop always polls", error)
         self._accept_fd = getattr(sock, "_accept", None) if tls is None else None
         self._poller = _Poller()
         self._poller.register(sock.fileno(), _IN)
@@ -187,10 +224,31 @@ class Transport:
         return sock
 
     def wake(self) -> None:
-        """Make the loop check its stop condition now (safe from any thread and signal handler)."""
-        if self._wake_w is not None:
+        """Make the loop check its stop condition now (safe from any thread and signal handler).
+
+        Used to stop: a loop asleep in ``accept()`` is woken by a connection to the
+        listening address, which it then closes unanswered.
+        """
+        # No lock (this runs in signal handlers): read each attribute once, as close()
+        # may run in the loop's thread meanwhile.
+        wake_w, address, listener = self._wake_w, self._wake_address, self.sock
+        if wake_w is not None:
             with contextlib.suppress(OSError):
-                self._wake_w.send(b"\0")
+                wake_w.send(b"\0")
+        if not self._idle_accept or address is None or listener is None:
+            return
+        try:
+            waker = socket.socket(listener.family, socket.SOCK_STREAM)
+        except OSError:
+            return  # out of descriptors: the loop still sees the stop within poll_interval
+        waker.setblocking(False)
+        # The kernel completes a loopback connection by itself; no wait for it here,
+        # which would not do in a signal handler.
+        with contextlib.suppress(OSError):
+            waker.connect_ex(address)
+        self._wakers.append(waker)
+        if self._wake_address is None:  # closed meanwhile, maybe before the append
+            waker.close()
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -208,6 +266,13 @@ class Transport:
         # when its reply has gone, and trying costs a failed accept() per request.
         batch, instant = True, 0
         while not stopped():
+            if not connections and self._idle_accept:
+                self._idle(listener)
+                if stopped():
+                    break
+                if not connections:
+                    continue
+                batch, instant = False, 0
             before = monotonic()
             events = poller.wait(self.poll_interval)
             now = monotonic()
@@ -257,26 +322,61 @@ class Transport:
                     conn.sock.sendall(conn.outbuf)
             self._drop(conn)
 
+    def _idle(self, listener: socket.socket) -> None:
+        """Sleep in a blocking ``accept()`` and serve, until a connection needs the poller.
+
+        With no connection open there is nothing else to watch: one system call both
+        waits and accepts, where polling would cost a wake-up and then the accept. A
+        connection that cannot be answered at once (its bytes not there yet, a TLS
+        handshake, a framed client that stays) is left in :attr:`_connections`, and the
+        loop goes back to polling. A stop wakes the accept with a connection of its own
+        (:meth:`wake`); a signal handler that returns lets the accept go on (PEP 475).
+        """
+        stopped = self._stopped
+        connections = self._connections
+        take, serve_new = self._take, self._serve_new
+        listener.setblocking(True)
+        try:
+            while not stopped():
+                try:
+                    sock = take(listener)
+                except _WANT:
+                    continue  # the receive timeout: look at the stop condition again
+                except OSError as error:
+                    self.logger.warning("accept failed: %s", error)
+                    return  # the poller waits out what is wrong (too many open files...)
+                if stopped():  # the stop's own connection, or one that came with it
+                    sock.close()
+                    return
+                serve_new(sock)
+                if connections:
+                    return
+        finally:
+            listener.setblocking(False)
+
+    def _take(self, listener: socket.socket) -> socket.socket:
+        """Accept one connection (OSError, BlockingIOError among them, when none)."""
+        accept_fd = self._accept_fd
+        if accept_fd is None:
+            return listener.accept()[0]
+        fd, _ = accept_fd()
+        try:
+            # Duck-typed: the C type has every method a connection uses.
+            return _RawSocket(*self._kind, fd)  # type: ignore[return-value]
+        except BaseException:
+            os.close(fd)
+            raise
+
     def _accept(self, listener: socket.socket, count: int) -> int:
         """Accept and serve up to ``count`` connections; return how many were accepted."""
         stopped = self._stopped
         connections = self._connections
-        accept_fd = self._accept_fd
-        family, kind, proto = self._kind
+        take, serve_new = self._take, self._serve_new
         for accepted in range(count):
             if stopped():  # after `quit`, queued connections get no command run
                 return accepted
             try:
-                if accept_fd is None:
-                    sock, _ = listener.accept()
-                else:
-                    fd, _ = accept_fd()
-                    try:
-                        # Duck-typed: the C type has every method a connection uses.
-                        sock = _RawSocket(family, kind, proto, fd)  # type: ignore[assignment]
-                    except BaseException:
-                        os.close(fd)
-                        raise
+                sock = take(listener)
             except _WANT:
                 return accepted
             except OSError as error:
@@ -286,19 +386,22 @@ class Transport:
                 self.logger.warning("Too many connections (%d): refusing one", self.max_connections)
                 sock.close()
                 continue
-            try:
-                self._serve_new(sock)
-            except Exception:
-                # A bug must cost one connection, never the daemon.
-                self.logger.exception("Unexpected error serving a new connection")
-                stale = connections.get(sock.fileno())
-                if stale is not None:
-                    self._drop(stale)
-                else:
-                    sock.close()
+            serve_new(sock)
         return count
 
     def _serve_new(self, sock: socket.socket) -> None:
+        """Serve a connection just accepted; a bug costs this connection, never the daemon."""
+        try:
+            self._answer_new(sock)
+        except Exception:
+            self.logger.exception("Unexpected error serving a new connection")
+            stale = self._connections.get(sock.fileno())
+            if stale is not None:
+                self._drop(stale)
+            else:
+                sock.close()
+
+    def _answer_new(self, sock: socket.socket) -> None:
         if self._tls is not None:
             sock.setblocking(False)
             try:
@@ -335,7 +438,7 @@ class Transport:
             self._received(Connection(sock, _DONTWAIT), data)
             return
         try:
-            sent = sock.send(reply, _DONTWAIT)
+            sent = sock.send(reply, _LAST)
         except _WANT:
             sent = 0
         except OSError:
@@ -480,8 +583,12 @@ class Transport:
         if self.sock is not None:
             self.sock.close()
             self.sock = None
-        for end in (self._wake_r, self._wake_w):
+        # First, so that a wake() from another thread closes its own socket from now on.
+        self._wake_address = None
+        for end in (self._wake_r, self._wake_w, *self._wakers):
             if end is not None:
                 end.close()
         self._wake_r = self._wake_w = None
+        self._wakers.clear()
+        self._idle_accept = False
         self._accept_fd = None
