@@ -457,3 +457,104 @@ def test_a_batch_another_writer_leaves_in_the_spool_is_replayed_while_rows_strea
             time.sleep(0.05)
     assert _count(raw) == streamed + 3
     assert not list(folder.glob("*.jsonl"))
+
+
+def _copy_progress(raw: Any) -> int:
+    """Rows a COPY still under way into this database has processed so far."""
+    with raw.cursor() as cursor:
+        cursor.execute(
+            "SELECT coalesce(sum(tuples_processed), 0) FROM pg_stat_progress_copy"
+            " WHERE datname = current_database()"
+        )
+        return int(cursor.fetchone()[0])
+
+
+def _filling_writer(db: Database, spool: Path, **options: Any) -> BufferedWriter:
+    """A writer whose batch completes only on flush() (or on the given interval)."""
+    settings: dict[str, Any] = {"batch_size": 100_000, "flush_interval": 600, **options}
+    return BufferedWriter(db, "gauge", COLUMNS, spool_dir=spool, **settings)
+
+
+def _recorded_counts(raw: Any) -> list[int]:
+    with raw.cursor() as cursor:
+        cursor.execute("SELECT row_count FROM lab_utils_batches ORDER BY written_at")
+        return [count for (count,) in cursor.fetchall()]
+
+
+def test_a_batch_is_sent_while_it_fills_and_commits_whole_with_its_row_count(
+    db: Database, raw: Any, tmp_path: Path
+) -> None:
+    _table(db)
+    writer = _filling_writer(db, tmp_path / "spool")
+    rows = _rows(5000)
+    for row in rows[:3000]:
+        writer.add(row)
+    # The server has the first chunks before the batch is complete; nothing is committed.
+    _wait_for(lambda: _copy_progress(raw) >= 1000)
+    assert _count(raw) == 0 and writer.stats().rows_queued == 3000
+    for row in rows[3000:]:
+        writer.add(row)
+    assert writer.flush()
+    assert (_count(raw), writer.rows_written, writer.stats().rows_queued) == (5000, 5000, 0)
+    assert _recorded_counts(raw) == [5000]
+    writer.add_many(_rows(2500, offset=5000))  # add_many fills the next batch the same way
+    writer.close()
+    assert _count(raw) == 7500 and _recorded_counts(raw) == [5000, 2500]
+
+
+def test_a_batch_being_sent_is_completed_by_the_flush_interval(
+    db: Database, raw: Any, tmp_path: Path
+) -> None:
+    _table(db)
+    writer = _filling_writer(db, tmp_path / "spool", flush_interval=0.5)
+    for row in _rows(1500):
+        writer.add(row)
+    _wait_for(lambda: _count(raw) == 1500)  # no flush(): the interval ends the batch
+    writer.close()
+    assert _recorded_counts(raw) == [1500]
+
+
+def test_a_check_violation_in_a_batch_being_sent_is_rejected_alone(
+    db: Database, raw: Any, tmp_path: Path
+) -> None:
+    _table(db)
+    spool = tmp_path / "spool"
+    writer = _filling_writer(db, spool)
+    rows = _rows(4000)
+    for row in rows[:1200]:
+        writer.add(row)
+    _wait_for(lambda: _copy_progress(raw) >= 1000)  # the batch's COPY is under way
+    writer.add([START - dt.timedelta(days=1), -1.0])  # a valid double the CHECK refuses
+    for row in rows[1200:]:
+        writer.add(row)
+    assert writer.flush()
+    assert (_count(raw), writer.rows_written, writer.rows_rejected) == (4000, 4000, 1)
+    (kept,) = _rejected(spool)
+    assert kept["row"][1] == -1.0 and "check constraint" in kept["reason"]
+    writer.close()
+
+
+def test_a_connection_lost_while_a_batch_is_sent_loses_and_doubles_nothing(
+    db: Database, raw: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _table(db)
+    writer = _filling_writer(db, tmp_path / "spool", max_backoff=0.5)
+    rows = _rows(6000)
+    for row in rows[:2500]:
+        writer.add(row)
+    _wait_for(lambda: _copy_progress(raw) >= 1000)
+    with raw.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_progress_copy"
+            " WHERE datname = current_database()"
+        )
+    for row in rows[2500:]:
+        writer.add(row)
+    assert writer.flush(timeout=60)
+    writer.close()
+    assert (_count(raw), writer.rows_lost, writer.rows_rejected) == (6000, 0, 0)
+    with raw.cursor() as cursor:
+        cursor.execute("SELECT count(DISTINCT time) FROM gauge")
+        assert cursor.fetchone() == (6000,)
+    assert writer.rows_spooled == writer.rows_replayed > 0
+    assert any("unavailable" in message for message in _records(caplog, logging.WARNING))

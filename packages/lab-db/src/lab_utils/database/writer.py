@@ -47,7 +47,7 @@ from psycopg2 import sql
 
 from lab_utils.database import batches
 from lab_utils.database.batches import BATCH_TABLE
-from lab_utils.database.binary_copy import CopyStream, EncodedStream, RowEncoder, copy_data
+from lab_utils.database.binary_copy import HEADER, TRAILER, CopyStream, RowEncoder
 from lab_utils.database.column_types import column_type
 from lab_utils.database.database import Database
 from lab_utils.database.identifiers import ident
@@ -75,9 +75,79 @@ _SAFE_TYPES: dict[str, type] = {
 }
 
 
-# add() lets the thread have the interpreter every this many rows (a power of two) while
-# the thread is in libpq; see BufferedWriter.add.
-_YIELD_EVERY = 1024
+# Rows per chunk (a power of two): add() hands the encoded rows to the thread, and lets it
+# have the interpreter, every this many rows; see BufferedWriter.add.
+_CHUNK = 1024
+
+
+class _Batch:
+    """Rows on their way to one COPY, and their binary COPY form a chunk at a time.
+
+    The producers fill the open batch; the thread may start its COPY while it is still
+    open (it is then ``live``) and send each chunk as it is handed over, so that little
+    is left to send when the batch completes (by size, time, flush or close).
+    """
+
+    __slots__ = ("chunks", "complete", "deadline", "encoded", "live", "rows")
+
+    def __init__(self, encoded: bool) -> None:
+        self.rows: list[Sequence[Any]] = []
+        self.chunks: deque[bytes] = deque()  # encoded rows handed over, not yet sent
+        self.encoded = encoded  # add() encodes its rows (lab-db[fast])
+        self.complete = False  # no row will be added
+        self.live = False  # the thread is sending it
+        self.deadline = 0.0  # when the thread completes it if its producers have not
+
+
+class _BatchStream:
+    """The file-like object psycopg2's ``copy_expert`` reads a batch from, chunk by chunk.
+
+    A read waits (the interpreter let go) for the next chunk while the batch is open, and
+    completes the batch itself on a flush, a close, or at its deadline.
+    """
+
+    def __init__(self, writer: BufferedWriter, batch: _Batch) -> None:
+        self._writer = writer
+        self._batch = batch
+        self._started = False
+        self._ended = False
+        self.rows = 0
+        """Rows in the data (known once it has all been read)."""
+        self.error: Exception | None = None
+        """Always None: the rows were encoded (and checked) beforehand."""
+
+    def read(self, size: int = -1) -> bytes:
+        """Return the next chunk, the trailer at the end, then ``b''``; ``size`` is a hint."""
+        batch, writer = self._batch, self._writer
+        with writer._changed:
+            while not batch.chunks and not batch.complete:
+                remaining = batch.deadline - time.monotonic()
+                if remaining <= 0 or writer._flush_requested or writer._closing:
+                    writer._complete(batch)
+                    break
+                writer._changed.wait(remaining)
+            if self._ended:
+                return b""
+            # Every chunk waiting in one piece, with the trailer once the batch is complete:
+            # each read is a time the thread has to win the interpreter back from the
+            # producer, so one chunk per read could never catch up.
+            pieces = list(batch.chunks)
+            batch.chunks.clear()
+            if batch.complete:
+                self._ended = True
+                self.rows = len(batch.rows)
+                pieces.append(TRAILER)
+        if not self._started:
+            self._started = True
+            pieces.insert(0, HEADER)
+        return b"".join(pieces)
+
+    def readline(self, size: int = -1) -> bytes:
+        """Binary COPY has no lines; psycopg2 only calls :meth:`read`."""
+        return self.read(size)
+
+    def close(self) -> None:
+        """Nothing to stop."""
 
 
 class _UnavailableError(Exception):
@@ -199,9 +269,10 @@ class BufferedWriter:
         self._lock = threading.Lock()  # taken directly by add(): cheaper than the condition
         self._acquire, self._release = self._lock.acquire, self._lock.release
         self._changed = threading.Condition(self._lock)
-        self._open: list[Sequence[Any]] = []
-        self._data: bytearray | None = None
-        self._sealed: deque[tuple[list[Sequence[Any]], bytes | None]] = deque()
+        self._open = _Batch(encoded=False)
+        self._data: bytearray | None = None  # the open batch's rows not yet in a chunk
+        self._sealed: deque[_Batch] = deque()  # complete batches, oldest first
+        self._live: _Batch | None = None  # the batch the thread is sending
         self._encoder: RowEncoder | None = None
         self._format_row: Callable[[Sequence[Any], Any, bytearray], None] | None = None
         self._transformer: Any = None
@@ -225,7 +296,6 @@ class BufferedWriter:
         self._id_count = itertools.count()
         self._spool_waiting = True  # a previous writer may have left batches
         self._spool_looked = 0.0
-        self._sending = False
         self.last_error: str | None = None
         """The last problem met, as one line (None until one happens)."""
         self.rows_written = 0
@@ -256,6 +326,8 @@ class BufferedWriter:
 
     def _use_types(self, types: Sequence[str]) -> None:
         """Take the column types: the encoder, the fast check and the encoding on add()."""
+        if self._encoder is not None and list(types) == self._encoder.types:
+            return  # known already (a reconnection): the open batch goes on as it is
         encoder = RowEncoder(types)
         formatter = encoder.formatter
         with self._changed:
@@ -269,6 +341,7 @@ class BufferedWriter:
             else:
                 self._format_row, self._transformer = formatter.function, formatter.transformer
                 self._data = bytearray()
+            self._open = _Batch(encoded=formatter is not None)
 
     def _check_row(self, row: Sequence[Any]) -> None:
         """Check a row whose value types are not the plain ones of its columns."""
@@ -288,15 +361,29 @@ class BufferedWriter:
             raise RuntimeError("the writer is closed")
         self._check_alive()
 
+    def _hand_over(self) -> None:
+        """Make the open batch's newest encoded rows a chunk the thread can send (lock held)."""
+        data = self._data
+        if data:
+            self._open.chunks.append(bytes(data))
+            self._data = bytearray()
+        self._changed.notify_all()
+
     def _seal(self) -> None:
-        """Hand the open batch to the thread (with the lock held)."""
-        if self._open:
-            data = self._data
-            self._sealed.append((self._open, None if data is None else copy_data(data)))
-            self._open = []
-            if data is not None:
-                self._data = bytearray()
-            self._changed.notify()
+        """Complete the open batch and hand it to the thread (with the lock held)."""
+        batch = self._open
+        if batch.rows:
+            self._hand_over()
+            batch.complete = True
+            if not batch.live:  # else the thread has it already
+                self._sealed.append(batch)
+            self._open = _Batch(encoded=batch.encoded)
+
+    def _complete(self, batch: _Batch) -> None:
+        """Complete ``batch`` if it is the open one (the lock held): no row joins it now."""
+        if batch is self._open:
+            self._seal()
+        batch.complete = True
 
     def _encode_slowly(self, row: Sequence[Any], data: bytearray) -> None:
         """Check and encode a row psycopg refused: lab-db's encoder says yes or why not."""
@@ -339,30 +426,30 @@ class BufferedWriter:
                     self._encode_slowly(row, data)
             elif tuple(map(type, row)) != self._signature:
                 self._check_row(row)
-            rows = self._open
+            rows = self._open.rows
             rows.append(row)
             queued = len(rows)
+            if queued & (_CHUNK - 1) and queued < self.batch_size:
+                return
             if queued >= self.batch_size:
                 self._seal()
                 if len(self._sealed) > self.max_queued_batches:
                     self._wait_for_room()
-                queued = 0
+            else:
+                self._hand_over()
         finally:
             self._release()
-        # The thread and this loop share the interpreter: each time the thread comes back
-        # from libpq it waits for the producer to let go, up to the switch interval (5 ms
-        # by default), several times per batch, so batches took twice as long as on an
-        # idle producer and piled up. A zero sleep (the interpreter let go and taken
-        # again) once per 1024 rows while the thread sends, and once when a batch is
-        # sealed (to wake the thread now), costs the producer microseconds per batch.
-        if not queued & (_YIELD_EVERY - 1) and (self._sending or not queued):
-            time.sleep(0)
+        # A chunk was handed over. The thread and this loop share the interpreter: the
+        # thread, waiting for the chunk or back from libpq, would wait for the producer to
+        # let go up to the switch interval (5 ms by default). A zero sleep (the interpreter
+        # let go and taken again) lets it send the chunk now, for microseconds per chunk.
+        time.sleep(0)
 
     def add_many(self, rows: Iterable[Sequence[Any]]) -> None:
         """Queue many rows (see :meth:`add`); a bad row raises, the rows before it are queued.
 
-        Rows are handed to the thread a batch at a time as they are checked, so the
-        first batches are being written while the next ones are encoded.
+        Rows are handed to the thread a chunk at a time as they are checked, so the
+        first ones are being written while the next ones are encoded.
         """
         rows = rows if isinstance(rows, (list, tuple)) else list(rows)
         if self._closing or self._death is not None:
@@ -374,31 +461,37 @@ class BufferedWriter:
                 self._signature
             }:  # the value types of all rows, in C loops: all plain
                 for start in range(0, len(rows), size):
-                    self._open.extend(rows[start : start + size])
-                    if len(self._open) >= size:
+                    self._open.rows.extend(rows[start : start + size])
+                    if len(self._open.rows) >= size:
                         self._seal()
                         self._wait_for_room()
                 return
-            self._seal()
         if plain:
             self._add_each(rows)
             return
-        for start in range(0, len(rows), size):
-            # Let the writer's thread take the interpreter between two of its libpq calls
-            # now, not after the 5 ms switch interval.
-            time.sleep(0)
-            piece = list(rows[start : start + size])
+        start = 0
+        while start < len(rows):
+            with self._changed:
+                room = size - len(self._open.rows)
+                if self._data is None:  # the types changed meanwhile (not seen in practice)
+                    break
+            part = list(rows[start : start + max(1, min(_CHUNK, room))])
             try:
-                data = self._encode_piece(piece)  # outside the lock: add() goes on meanwhile
+                data = self._encode_part(part)  # outside the lock: add() goes on meanwhile
             except (ValueError, TypeError):
-                self._add_each(piece)  # queues the rows before the bad one, raises at it
+                self._add_each(part)  # queues the rows before the bad one, raises at it
                 raise  # (not reached: add() refuses what the encoder refused)
             with self._changed:
-                self._seal()
-                self._open, self._data = piece, data
-                if len(piece) >= size:
+                self._hand_over()  # rows add() encoded before these
+                batch = self._open
+                batch.rows += part
+                batch.chunks.append(data)
+                if len(batch.rows) >= size:
                     self._seal()
-                self._wait_for_room()
+                    self._wait_for_room()
+            start += len(part)
+            time.sleep(0)  # the thread sends the chunk now (see add)
+        self._add_each(rows[start:])
 
     def _wait_for_room(self) -> None:
         """Wait (the lock held) while more than ``max_queued_batches`` batches wait."""
@@ -414,26 +507,17 @@ class BufferedWriter:
         for row in rows:
             self.add(row)
 
-    def _encode_piece(self, rows: list[Sequence[Any]]) -> bytearray:
-        """Encode rows with psycopg's formatter; rows it refuses go through lab-db's.
-
-        A part at a time, letting the thread have the interpreter between two parts while
-        it sends (see :meth:`add`).
-        """
+    def _encode_part(self, rows: list[Sequence[Any]]) -> bytes:
+        """Encode rows with psycopg's formatter; rows it refuses go through lab-db's."""
         data = bytearray()
         encoder = self._encoder
         assert encoder is not None and encoder.formatter is not None
-        format_into = encoder.formatter.format_into
-        for start in range(0, len(rows), _YIELD_EVERY):
-            if self._sending:
-                time.sleep(0)
-            part = rows[start : start + _YIELD_EVERY]
-            try:
-                format_into(part, data)
-            except Exception:
-                for row in part:
-                    self._encode_slowly(row, data)
-        return data
+        try:
+            encoder.formatter.format_into(rows, data)
+        except Exception:
+            for row in rows:
+                self._encode_slowly(row, data)
+        return bytes(data)
 
     def flush(self, timeout: float = 60.0) -> bool:
         """Write everything queued now; True when the queue and the spool are empty.
@@ -452,7 +536,7 @@ class BufferedWriter:
         while time.monotonic() < deadline:
             if self._idle.wait(0.05):
                 with self._changed:
-                    if not self._open and not self._sealed and not self._flush_requested:
+                    if not (self._open.rows or self._sealed or self._flush_requested):
                         if not self.spool.batches():
                             return True
                         # Rows are out of memory but the spool still waits: ask again.
@@ -502,7 +586,7 @@ class BufferedWriter:
         """Take every row still in memory (the thread has stopped)."""
         with self._changed:
             self._seal()
-            rows = [row for batch, _ in self._sealed for row in batch]
+            rows = [row for batch in self._sealed for row in batch.rows]
             self._sealed.clear()
         return rows
 
@@ -524,7 +608,7 @@ class BufferedWriter:
             rows_replayed=self.rows_replayed,
             rows_rejected=self.rows_rejected,
             rows_lost=self.rows_lost,
-            rows_queued=len(self._open) + sum(len(batch) for batch, _ in list(self._sealed)),
+            rows_queued=self._queued(),
             backlog_batches=len(files),
             backlog_bytes=sum(f.stat().st_size for f in files if f.exists()),
             connected=self._db is not None,
@@ -535,29 +619,49 @@ class BufferedWriter:
             last_error=self.last_error,
         )
 
+    def _queued(self) -> int:
+        """Rows in memory: in the open batch, the complete ones and the one being sent."""
+        with self._changed:
+            live = self._live
+            return (
+                len(self._open.rows)
+                + sum(len(batch.rows) for batch in self._sealed)
+                + (len(live.rows) if live is not None and live is not self._open else 0)
+            )
+
     # -- the background thread -----------------------------------------------------------
 
-    def _take(self) -> tuple[list[Sequence[Any]], bytes | None] | None:
+    def _take(self) -> _Batch | None:
         """Wait for a batch (by size, time, flush or close); None when closing and empty.
 
-        Returns the rows and, when add() encoded them, their binary COPY form.
+        A complete batch comes first; else the open batch once it has a chunk of encoded
+        rows: its COPY starts then and goes on while the producers fill it (it is ``live``,
+        completed at the latest ``flush_interval`` after this call began).
         """
         deadline = time.monotonic() + self.flush_interval
         with self._changed:
+            self._live = None
             while True:
-                ready = self._sealed or self._flush_requested or self._closing
+                ready = self._sealed or self._flush_requested or self._closing or self._open.chunks
                 remaining = deadline - time.monotonic()
                 if ready or remaining <= 0:
                     break
                 self._changed.wait(remaining)
-            if not self._sealed:
-                self._seal()
             if self._sealed:
                 self._changed.notify_all()  # producers waiting for room
-                return self._sealed.popleft()
-            self._flush_requested = False
-            self._idle.set()
-            return None if self._closing else ([], None)
+                batch = self._sealed.popleft()
+            elif self._open.chunks and not (self._flush_requested or self._closing):
+                batch = self._open
+                batch.live, batch.deadline = True, deadline
+            else:
+                self._seal()
+                if not self._sealed:
+                    self._flush_requested = False
+                    self._idle.set()
+                    return None if self._closing else _Batch(encoded=False)
+                batch = self._sealed.popleft()
+            self._live = batch
+            return batch
 
     def _run(self) -> None:
         try:
@@ -576,34 +680,41 @@ class BufferedWriter:
             taken = self._take()
             if taken is None and not self.spool.batches():
                 return
-            batch, encoded = taken or ([], None)
+            batch = taken or _Batch(encoded=False)
             batch_id = self._new_id()
             try:
-                self._replay(look=not batch)
-                if batch:
-                    self._write(batch_id, batch, encoded)
+                self._replay(look=not batch.rows)
+                if batch.rows:
+                    self._write(batch_id, batch.rows, batch)
                 self._maintain()
                 backoff = 0.5
             except (_UnavailableError, *_CONNECTION_ERRORS) as error:
+                self._complete_taken(batch)
                 self._outage(error)
-                if batch:
-                    self._to_spool(batch_id, batch)
+                if batch.rows:
+                    self._to_spool(batch_id, batch.rows)
                     self._spool_sealed()
                 elif self._closing:
                     return
                 backoff = self._sleep(backoff)
             except Exception as error:
+                self._complete_taken(batch)
                 self.last_error = _reason(error)
                 log.exception(
                     "Unexpected error in the writer of %r (the batch goes to the spool %s;"
                     " the writer carries on)", self.table_name, self.spool.folder,
                 )  # fmt: skip
                 self._disconnect()
-                if batch:
-                    self._to_spool(batch_id, batch)
+                if batch.rows:
+                    self._to_spool(batch_id, batch.rows)
                 elif self._closing:
                     return
                 backoff = self._sleep(backoff)
+
+    def _complete_taken(self, batch: _Batch) -> None:
+        """Complete a batch whose write failed: its rows are final, to spool or split."""
+        with self._changed:
+            self._complete(batch)
 
     def _spool_sealed(self) -> None:
         """During an outage, move every full batch from memory to the spool (in order)."""
@@ -611,7 +722,7 @@ class BufferedWriter:
             with self._changed:
                 if not self._sealed:
                     return
-                rows, _ = self._sealed.popleft()
+                rows = self._sealed.popleft().rows
                 self._changed.notify_all()  # producers waiting for room
             self._to_spool(uuid.uuid4(), rows)
 
@@ -714,12 +825,15 @@ class BufferedWriter:
             log.info("Pruned %d batch ids older than %s from %s", pruned, keep, BATCH_TABLE)
 
     def _write(
-        self, batch_id: uuid.UUID, rows: Sequence[Sequence[Any]], encoded: bytes | None = None
+        self, batch_id: uuid.UUID, rows: Sequence[Sequence[Any]], batch: _Batch | None = None
     ) -> int:
-        """Write a batch; isolate and keep aside rows refused for their content."""
+        """Write a batch; isolate and keep aside rows refused for their content.
+
+        ``batch``, when given, holds ``rows`` and their encoded chunks (it may be live).
+        """
         db = self._database()
         refused: list[tuple[Sequence[Any], str]] = []
-        written = self._write_part(db, batch_id, rows, refused, encoded)
+        written = self._write_part(db, batch_id, rows, refused, batch)
         if refused:
             self._reject(refused)
         return written
@@ -730,10 +844,10 @@ class BufferedWriter:
         batch_id: uuid.UUID,
         rows: Sequence[Sequence[Any]],
         refused: list[tuple[Sequence[Any], str]],
-        encoded: bytes | None = None,
+        batch: _Batch | None = None,
     ) -> int:
         try:
-            written = self._copy(db, batch_id, rows, encoded)
+            written = self._copy(db, batch_id, rows, batch)
         except _CONNECTION_ERRORS:
             raise
         except Exception as error:
@@ -760,43 +874,54 @@ class BufferedWriter:
         db: Database,
         batch_id: uuid.UUID,
         rows: Sequence[Sequence[Any]],
-        encoded: bytes | None,
+        batch: _Batch | None,
     ) -> int:
-        """Write a batch and its id in one transaction and one round trip; return the rows.
+        """Write a batch and its id in one transaction; return the rows written.
 
-        The id's INSERT and the COPY go in one query string, run by the server as one
-        implicit transaction (the connection in autocommit for it): no BEGIN, no COMMIT, no
-        second bookkeeping statement. Each libpq call the thread makes is a time it has to
-        win the interpreter back from the producer (up to the 5 ms switch interval), so
-        fewer calls per batch is what lets the writer keep up. A failure anywhere rolls
-        back both; an id already recorded fails the INSERT before the COPY starts.
+        A batch complete when its COPY starts goes in one round trip: the id's INSERT and
+        the COPY in one query string, run by the server as one implicit transaction (the
+        connection in autocommit for it). Each libpq call the thread makes is a time it has
+        to win the interpreter back from the producer, so fewer calls per batch is what
+        lets the writer keep up; an id already recorded fails the INSERT before the COPY
+        starts. A live batch (still filling) is sent as its chunks come, in an explicit
+        transaction: ``BEGIN; COPY``, then the id's INSERT with the row count and the
+        COMMIT in a second round trip. A failure anywhere rolls back both.
         """
         connection = db.require_connection()
         if self._copy_sql is None:
             self._copy_sql = (
-                sql.SQL("; COPY {} ({}) FROM STDIN WITH (FORMAT binary)")
+                sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT binary)")
                 .format(
                     ident(self.table_name, "table name"),
                     sql.SQL(", ").join(ident(c, "column name") for c in self.columns),
                 )
                 .as_string(connection)
             )
-        claim = batches.claiming(BATCH_TABLE, str(batch_id), self.table_name, len(rows))
-        query = claim.as_string(connection) + self._copy_sql
-        if encoded is not None:
-            stream: CopyStream | EncodedStream = EncodedStream(encoded, len(rows))
+        live = batch is not None and not batch.complete
+        if live:
+            query = "BEGIN; " + self._copy_sql
+        else:
+            claim = batches.claiming(BATCH_TABLE, str(batch_id), self.table_name, len(rows))
+            query = f"{claim.as_string(connection)}; {self._copy_sql}"
+        stream: CopyStream | _BatchStream
+        if batch is not None and batch.encoded:
+            stream = _BatchStream(self, batch)
         else:
             encoder = self._encoder or RowEncoder(db.column_types(self.table_name, self.columns))
             stream = CopyStream(encoder, rows)
         connection.autocommit = True
         try:
             with connection.cursor() as cursor:
-                self._sending = True
-                try:
-                    cursor.copy_expert(query, stream, size=1 << 20)
-                finally:
-                    self._sending = False
+                cursor.copy_expert(query, stream, size=1 << 20)
+                if live:
+                    claim = batches.claiming(
+                        BATCH_TABLE, str(batch_id), self.table_name, stream.rows
+                    )
+                    cursor.execute(f"{claim.as_string(connection)}; COMMIT")
         except psycopg2.Error as error:
+            if batch is not None:
+                self._complete_taken(batch)  # its rows are final: split or spooled
+            self._roll_back(connection)
             if stream.error is not None:  # a bad row, not the server: say which
                 raise stream.error from None
             if batches.already_written(error):
@@ -804,11 +929,28 @@ class BufferedWriter:
                          self.table_name)  # fmt: skip
                 return 0
             raise
+        except BaseException:
+            if batch is not None:
+                self._complete_taken(batch)
+            raise
         finally:
             stream.close()
             if not connection.closed:
                 connection.autocommit = False
         return stream.rows
+
+    @staticmethod
+    def _roll_back(connection: Any) -> None:
+        """End the explicit transaction of a live batch that failed (if the link still works)."""
+        if connection.closed or (
+            connection.get_transaction_status() == psycopg2.extensions.TRANSACTION_STATUS_IDLE
+        ):
+            return
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("ROLLBACK")
+        except psycopg2.Error as error:
+            log.debug("Rolling back a failed batch: %s", _reason(error))
 
     def _reject(self, refused: Sequence[tuple[Sequence[Any], str]]) -> None:
         path = self.spool.reject(self.table_name, self.columns, refused)
