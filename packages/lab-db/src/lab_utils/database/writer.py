@@ -88,7 +88,7 @@ class _Batch:
     is left to send when the batch completes (by size, time, flush or close).
     """
 
-    __slots__ = ("chunks", "complete", "deadline", "encoded", "live", "rows")
+    __slots__ = ("chunks", "complete", "deadline", "encoded", "live", "members", "rows")
 
     def __init__(self, encoded: bool) -> None:
         self.rows: list[Sequence[Any]] = []
@@ -97,6 +97,19 @@ class _Batch:
         self.complete = False  # no row will be added
         self.live = False  # the thread is sending it
         self.deadline = 0.0  # when the thread completes it if its producers have not
+        self.members: list[_Batch] = []  # complete batches sent together in this one
+
+    @classmethod
+    def group(cls, members: list[_Batch]) -> _Batch:
+        """Return complete batches as one, sent in one COPY (each keeps its own id)."""
+        if len(members) == 1:
+            return members[0]
+        batch = cls(members[0].encoded)
+        batch.members = members
+        batch.rows = [row for member in members for row in member.rows]
+        batch.chunks.extend(chunk for member in members for chunk in member.chunks)
+        batch.complete = True
+        return batch
 
 
 class _BatchStream:
@@ -657,7 +670,7 @@ class BufferedWriter:
                 self._changed.wait(remaining)
             if self._sealed:
                 self._changed.notify_all()  # producers waiting for room
-                batch = self._sealed.popleft()
+                batch = self._take_sealed()
             elif self._open.chunks and not (self._flush_requested or self._closing):
                 batch = self._open
                 batch.live, batch.deadline = True, deadline
@@ -667,9 +680,21 @@ class BufferedWriter:
                     self._flush_requested = False
                     self._idle.set()
                     return None if self._closing else _Batch(encoded=False)
-                batch = self._sealed.popleft()
+                batch = self._take_sealed()
             self._live = batch
             return batch
+
+    def _take_sealed(self) -> _Batch:
+        """Take every complete batch waiting, as one (the lock held).
+
+        A thread behind its producers then pays the fixed cost of a COPY (its round trips,
+        each a wait for the interpreter) once for all of them: it catches up instead of
+        falling further behind with small batches.
+        """
+        members = [self._sealed.popleft()]
+        while self._sealed and self._sealed[0].encoded == members[0].encoded:
+            members.append(self._sealed.popleft())
+        return _Batch.group(members)
 
     def _run(self) -> None:
         try:
@@ -689,18 +714,20 @@ class BufferedWriter:
             if taken is None and not self.spool.batches():
                 return
             batch = taken or _Batch(encoded=False)
-            batch_id = self._new_id()
+            ids = [self._new_id() for _ in batch.members or [batch]]
             try:
                 self._replay(look=not batch.rows)
-                if batch.rows:
-                    self._write(batch_id, batch.rows, batch)
+                if batch.members:
+                    self._write_group(ids, batch)
+                elif batch.rows:
+                    self._write(ids[0], batch.rows, batch)
                 self._maintain()
                 backoff = 0.5
             except (_UnavailableError, *_CONNECTION_ERRORS) as error:
                 self._complete_taken(batch)
                 self._outage(error)
                 if batch.rows:
-                    self._to_spool(batch_id, batch.rows)
+                    self._to_spool_each(ids, batch)
                     self._spool_sealed()
                 elif self._closing:
                     return
@@ -714,10 +741,15 @@ class BufferedWriter:
                 )  # fmt: skip
                 self._disconnect()
                 if batch.rows:
-                    self._to_spool(batch_id, batch.rows)
+                    self._to_spool_each(ids, batch)
                 elif self._closing:
                     return
                 backoff = self._sleep(backoff)
+
+    def _to_spool_each(self, ids: Sequence[uuid.UUID], batch: _Batch) -> None:
+        """Spool a batch, or each batch of a group with its own id."""
+        for batch_id, member in zip(ids, batch.members or [batch], strict=True):
+            self._to_spool(batch_id, member.rows)
 
     def _complete_taken(self, batch: _Batch) -> None:
         """Complete a batch whose write failed: its rows are final, to spool or split."""
@@ -846,6 +878,23 @@ class BufferedWriter:
             self._reject(refused)
         return written
 
+    def _write_group(self, ids: Sequence[uuid.UUID], group: _Batch) -> None:
+        """Write complete batches in one COPY; refused, they are written one by one."""
+        db = self._database()
+        try:
+            written = self._copy(db, ids, group.rows, group)
+        except _CONNECTION_ERRORS:
+            raise
+        except Exception as error:
+            if db.connection is None or db.connection.closed:
+                raise psycopg2.InterfaceError(f"connection lost: {_reason(error)}") from error
+            log.debug("A group of %d batches was refused (%s): one by one", len(ids),
+                      _reason(error))  # fmt: skip
+            for batch_id, member in zip(ids, group.members, strict=True):
+                self._write(batch_id, member.rows)  # split as needed, re-encoded
+            return
+        self.rows_written += written
+
     def _write_part(
         self,
         db: Database,
@@ -855,7 +904,7 @@ class BufferedWriter:
         batch: _Batch | None = None,
     ) -> int:
         try:
-            written = self._copy(db, batch_id, rows, batch)
+            written = self._copy(db, [batch_id], rows, batch)
         except _CONNECTION_ERRORS:
             raise
         except Exception as error:
@@ -880,11 +929,13 @@ class BufferedWriter:
     def _copy(
         self,
         db: Database,
-        batch_id: uuid.UUID,
+        ids: Sequence[uuid.UUID],
         rows: Sequence[Sequence[Any]],
         batch: _Batch | None,
     ) -> int:
-        """Write a batch and its id in one transaction; return the rows written.
+        """Write a batch and its id (a group: each of its ids) in one transaction.
+
+        Returns the rows written.
 
         A batch complete when its COPY starts goes in one round trip: the id's INSERT and
         the COPY in one query string, run by the server as one implicit transaction (the
@@ -895,6 +946,7 @@ class BufferedWriter:
         transaction: ``BEGIN; COPY``, then the id's INSERT with the row count and the
         COMMIT in a second round trip. A failure anywhere rolls back both.
         """
+        members = batch.members if batch is not None and batch.members else None
         connection = db.require_connection()
         if self._copy_sql is None:
             self._copy_sql = (
@@ -909,8 +961,8 @@ class BufferedWriter:
         if live:
             query = "BEGIN; " + self._copy_sql
         else:
-            claim = batches.claiming(BATCH_TABLE, str(batch_id), self.table_name, len(rows))
-            query = f"{claim.as_string(connection)}; {self._copy_sql}"
+            counts = [len(member.rows) for member in members] if members else [len(rows)]
+            query = f"{self._claims(connection, ids, counts)}; {self._copy_sql}"
         stream: CopyStream | _BatchStream
         if batch is not None and batch.encoded:
             stream = _BatchStream(self, batch)
@@ -922,18 +974,15 @@ class BufferedWriter:
             with connection.cursor() as cursor:
                 cursor.copy_expert(query, stream, size=1 << 20)
                 if live:
-                    claim = batches.claiming(
-                        BATCH_TABLE, str(batch_id), self.table_name, stream.rows
-                    )
-                    cursor.execute(f"{claim.as_string(connection)}; COMMIT")
+                    cursor.execute(f"{self._claims(connection, ids, [stream.rows])}; COMMIT")
         except psycopg2.Error as error:
             if batch is not None:
                 self._complete_taken(batch)  # its rows are final: split or spooled
             self._roll_back(connection)
             if stream.error is not None:  # a bad row, not the server: say which
                 raise stream.error from None
-            if batches.already_written(error):
-                log.info("Batch %s is already in %r: not written twice", batch_id,
+            if batches.already_written(error) and members is None:
+                log.info("Batch %s is already in %r: not written twice", ids[0],
                          self.table_name)  # fmt: skip
                 return 0
             raise
@@ -946,6 +995,15 @@ class BufferedWriter:
             if not connection.closed:
                 connection.autocommit = False
         return stream.rows
+
+    def _claims(self, connection: Any, ids: Sequence[uuid.UUID], counts: Sequence[int]) -> str:
+        """Return the statements recording batch ids with their row counts, as one string."""
+        return "; ".join(
+            batches.claiming(BATCH_TABLE, str(batch_id), self.table_name, count).as_string(
+                connection
+            )
+            for batch_id, count in zip(ids, counts, strict=True)
+        )
 
     @staticmethod
     def _roll_back(connection: Any) -> None:
