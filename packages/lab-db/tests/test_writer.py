@@ -35,9 +35,9 @@ def _rows(count: int, offset: int = 0) -> list[list[Any]]:
     return [[START + dt.timedelta(seconds=offset + n), float(n)] for n in range(count)]
 
 
-def _table(db: Database, name: str = "gauge") -> None:
+def _table(db: Database, name: str = "gauge", kind: DataType = DataType.double) -> None:
     db.create_timescale_db(name)
-    db.new_column(name, "v", DataType.double, [Constraint.positive])
+    db.new_column(name, "v", kind, [Constraint.positive])
 
 
 def _count(raw: Any, table: str = "gauge") -> int:
@@ -558,3 +558,75 @@ def test_a_connection_lost_while_a_batch_is_sent_loses_and_doubles_nothing(
         assert cursor.fetchone() == (6000,)
     assert writer.rows_spooled == writer.rows_replayed > 0
     assert any("unavailable" in message for message in _records(caplog, logging.WARNING))
+
+
+def _batches_behind_a_lock(db: Database, writer: BufferedWriter, raw: Any, rows: list[Any]) -> None:
+    """Hold the table while the writer's first batch waits: ``rows`` pile up in batches."""
+    blocker = psycopg2.connect(**db.connection_parameters())
+    try:
+        with blocker.cursor() as cursor:
+            cursor.execute("LOCK TABLE gauge IN ACCESS EXCLUSIVE MODE")
+        writer.add_many(_rows(100))
+
+        def waiting() -> bool:
+            with raw.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+                return bool(cursor.fetchone()[0])
+
+        _wait_for(waiting)
+        writer.add_many(rows)
+        blocker.commit()
+    finally:
+        blocker.close()
+
+
+def _transactions(raw: Any) -> list[tuple[int, int]]:
+    """Batch ids and rows recorded per transaction (ids of one transaction share now())."""
+    with raw.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*), sum(row_count) FROM lab_utils_batches"
+            " GROUP BY written_at ORDER BY written_at"
+        )
+        return [(int(ids), int(rows)) for ids, rows in cursor.fetchall()]
+
+
+@pytest.fixture(params=[DataType.double, DataType.float], ids=["encoded-on-add", "by-thread"])
+def small_batches(request: pytest.FixtureRequest, db: Database, tmp_path: Path) -> BufferedWriter:
+    """Return a writer of 100-row batches into ``gauge``.
+
+    Double precision rows are encoded by add() (lab-db[fast]), real ones (which psycopg 3
+    would not check) by the thread.
+    """
+    _table(db, kind=request.param)
+    on_add = RowEncoder(db.column_types("gauge", COLUMNS)).accelerated
+    assert on_add == (request.param is DataType.double)
+    return BufferedWriter(db, "gauge", COLUMNS, batch_size=100, spool_dir=tmp_path / "spool")
+
+
+def test_batches_waiting_for_the_thread_go_in_one_transaction_each_with_its_id(
+    db: Database, raw: Any, small_batches: BufferedWriter
+) -> None:
+    writer = small_batches
+    _batches_behind_a_lock(db, writer, raw, _rows(900, offset=100))  # nine batches wait
+    assert writer.flush()
+    writer.close()
+    assert (_count(raw), writer.rows_written) == (1000, 1000)
+    assert _transactions(raw) == [(1, 100), (9, 900)]
+
+
+def test_a_refused_row_among_batches_sent_together_is_rejected_alone(
+    db: Database, raw: Any, small_batches: BufferedWriter
+) -> None:
+    writer = small_batches
+    bad = [START - dt.timedelta(days=1), -1.0]  # a valid double the CHECK refuses
+    _batches_behind_a_lock(db, writer, raw, [*_rows(450, offset=100), bad,
+                                             *_rows(450, offset=550)])  # fmt: skip
+    assert writer.flush()
+    writer.close()
+    assert (_count(raw), writer.rows_written, writer.rows_rejected) == (1000, 1000, 1)
+    assert sum(rows for _, rows in _transactions(raw)) == 1000
+    (kept,) = _rejected(writer.spool.folder)
+    assert kept["row"][1] == -1.0
