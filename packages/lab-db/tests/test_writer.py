@@ -630,3 +630,39 @@ def test_a_refused_row_among_batches_sent_together_is_rejected_alone(
     assert sum(rows for _, rows in _transactions(raw)) == 1000
     (kept,) = _rejected(writer.spool.folder)
     assert kept["row"][1] == -1.0
+
+
+def _stream_in(writer: BufferedWriter, raw: Any, rows: list[list[Any]]) -> None:
+    """Add ``rows`` one by one, the first batch's COPY under way before the rest."""
+    for row in rows[:1500]:
+        writer.add(row)
+    _wait_for(lambda: _copy_progress(raw) >= 1000)
+    for row in rows[1500:]:
+        writer.add(row)
+
+
+def test_a_copy_under_way_carries_the_batches_that_follow_in_one_transaction(
+    db: Database, raw: Any, tmp_path: Path
+) -> None:
+    _table(db)
+    writer = _filling_writer(db, tmp_path / "spool", batch_size=2048)
+    _stream_in(writer, raw, _rows(3 * 2048))
+    assert _count(raw) == 0  # one transaction, open until the flush
+    assert writer.flush()
+    writer.close()
+    assert (_count(raw), writer.rows_written) == (6144, 6144)
+    assert _transactions(raw) == [(3, 6144)]  # each batch's id and count recorded
+
+
+def test_a_copy_carrying_batches_ends_at_max_queued_batches_worth_of_rows(
+    db: Database, raw: Any, tmp_path: Path
+) -> None:
+    _table(db)
+    writer = _filling_writer(db, tmp_path / "spool", batch_size=2048, max_queued_batches=2)
+    _stream_in(writer, raw, _rows(5 * 2048))
+    _wait_for(lambda: _count(raw) >= 4096)  # committed without a flush
+    assert writer.flush()
+    writer.close()
+    transactions = _transactions(raw)
+    assert transactions[0] == (2, 4096)
+    assert sum(rows for _, rows in transactions) == _count(raw) == 5 * 2048

@@ -1,6 +1,10 @@
 """A buffered writer for acquisition loops: ``add(row)`` returns at once, no row is lost silently.
 
 Rows are written in batches (binary COPY) by a background thread, by size and by time.
+With ``lab-db[fast]`` a batch's COPY starts with its first 1024 rows and the thread sends
+the rest as they come; while the producers keep it busy, one COPY goes on with the batches
+that follow (each batch's id recorded in its transaction, committed at least every
+``flush_interval`` seconds and every ``max_queued_batches`` batches).
 
 - **Bad values.** Once the writer knows the column types (at start when the server is
   reachable, else from its first connection), ``add()`` raises ``ValueError``/``TypeError``
@@ -21,10 +25,10 @@ Rows are written in batches (binary COPY) by a background thread, by size and by
   the spool and the writer carries on. Should the thread die anyway, ``add()``,
   ``flush()`` and ``close()`` raise ``RuntimeError`` instead of dropping rows.
 
-What a crash can lose: the rows added since the last flush that are still in memory (at
-most ``batch_size`` rows or ``flush_interval`` seconds of data, plus what accumulated while
-a write was in flight). Spooled batches are on disk (fsynced) and are replayed by the next
-writer using the same spool folder.
+What a crash can lose: the rows added since the last flush that are not yet committed (at
+most ``flush_interval`` seconds of data or ``max_queued_batches`` batches, plus what
+accumulated while a write was in flight). Spooled batches are on disk (fsynced) and are
+replayed by the next writer using the same spool folder.
 """
 
 from __future__ import annotations
@@ -88,7 +92,7 @@ class _Batch:
     is left to send when the batch completes (by size, time, flush or close).
     """
 
-    __slots__ = ("chunks", "complete", "deadline", "encoded", "live", "members", "rows")
+    __slots__ = ("chunks", "complete", "deadline", "encoded", "id", "live", "members", "rows")
 
     def __init__(self, encoded: bool) -> None:
         self.rows: list[Sequence[Any]] = []
@@ -97,31 +101,45 @@ class _Batch:
         self.complete = False  # no row will be added
         self.live = False  # the thread is sending it
         self.deadline = 0.0  # when the thread completes it if its producers have not
-        self.members: list[_Batch] = []  # complete batches sent together in this one
+        self.members: list[_Batch] = []  # the batches sent together in this one COPY
+        self.id: uuid.UUID | None = None  # recorded with the rows (given by the thread)
 
     @classmethod
-    def group(cls, members: list[_Batch]) -> _Batch:
-        """Return complete batches as one, sent in one COPY (each keeps its own id)."""
-        if len(members) == 1:
+    def group(cls, members: list[_Batch], live: bool = False) -> _Batch:
+        """Return batches sent in one COPY and transaction, each keeping its own id.
+
+        A ``live`` group goes on taking the batches that follow while it is sent.
+        """
+        if len(members) == 1 and not live:
             return members[0]
         batch = cls(members[0].encoded)
         batch.members = members
-        batch.rows = [row for member in members for row in member.rows]
-        batch.chunks.extend(chunk for member in members for chunk in member.chunks)
-        batch.complete = True
+        batch.complete = not live
         return batch
+
+    def parts(self) -> list[_Batch]:
+        """Return the batches with rows of their own: the members, or this batch."""
+        return self.members or [self]
+
+    def count(self) -> int:
+        """Return the rows of this batch, or of its members."""
+        return sum(len(part.rows) for part in self.parts())
 
 
 class _BatchStream:
     """The file-like object psycopg2's ``copy_expert`` reads a batch from, chunk by chunk.
 
-    A read waits (the interpreter let go) for the next chunk while the batch is open, and
-    completes the batch itself on a flush, a close, or at its deadline.
+    A read waits (the interpreter let go) for the next chunk while a batch is open, and
+    completes it itself on a flush, a close, or at the deadline. A live group goes on with
+    the batches that follow (:meth:`BufferedWriter._follow`): while the producers keep the
+    thread busy, one COPY carries them all, as ``insert_many``'s does.
     """
 
     def __init__(self, writer: BufferedWriter, batch: _Batch) -> None:
         self._writer = writer
-        self._batch = batch
+        self._group = batch
+        self._parts = batch.parts()  # a live group's list: it grows as batches join
+        self._index = 0
         self._started = False
         self._ended = False
         self.rows = 0
@@ -130,29 +148,39 @@ class _BatchStream:
         """Always None: the rows were encoded (and checked) beforehand."""
 
     def read(self, size: int = -1) -> bytes:
-        """Return the next chunk, the trailer at the end, then ``b''``; ``size`` is a hint."""
-        batch, writer = self._batch, self._writer
+        """Return the chunks waiting, the trailer at the end, then ``b''``; ``size`` is a hint.
+
+        Every chunk waiting goes in one piece: each read is a time the thread has to win
+        the interpreter back from the producer, so one chunk per read could never catch up.
+        """
+        if self._ended:
+            return b""
+        writer, group = self._writer, self._group
+        pieces = [] if self._started else [HEADER]
+        self._started = True
         with writer._changed:
-            while not batch.chunks and not batch.complete:
-                remaining = batch.deadline - time.monotonic()
+            while True:
+                batch = self._parts[self._index]
+                if batch.chunks:
+                    pieces += batch.chunks
+                    batch.chunks.clear()
+                if batch.complete:
+                    if self._index + 1 < len(self._parts) or (
+                        not group.complete and writer._follow(group)
+                    ):
+                        self._index += 1
+                        continue
+                    self._ended = True
+                    self.rows = group.count()
+                    pieces.append(TRAILER)
+                    break
+                if pieces:
+                    break
+                remaining = group.deadline - time.monotonic()
                 if remaining <= 0 or writer._flush_requested or writer._closing:
                     writer._complete(batch)
-                    break
+                    continue
                 writer._changed.wait(remaining)
-            if self._ended:
-                return b""
-            # Every chunk waiting in one piece, with the trailer once the batch is complete:
-            # each read is a time the thread has to win the interpreter back from the
-            # producer, so one chunk per read could never catch up.
-            pieces = list(batch.chunks)
-            batch.chunks.clear()
-            if batch.complete:
-                self._ended = True
-                self.rows = len(batch.rows)
-                pieces.append(TRAILER)
-        if not self._started:
-            self._started = True
-            pieces.insert(0, HEADER)
         return b"".join(pieces)
 
     def readline(self, size: int = -1) -> bytes:
@@ -415,6 +443,8 @@ class BufferedWriter:
         """Complete ``batch`` if it is the open one (the lock held): no row joins it now."""
         if batch is self._open:
             self._seal()
+            if batch is self._open:  # it had no row: the producers get a new one
+                self._new_open(encoded=batch.encoded)
         batch.complete = True
 
     def _encode_slowly(self, row: Sequence[Any], data: bytearray) -> None:
@@ -606,6 +636,7 @@ class BufferedWriter:
     def _drain(self) -> list[Sequence[Any]]:
         """Take every row still in memory (the thread has stopped)."""
         with self._changed:
+            self._open.live = False  # a stopped thread sends nothing: the rows are here
             self._seal()
             rows = [row for batch in self._sealed for row in batch.rows]
             self._sealed.clear()
@@ -643,11 +674,11 @@ class BufferedWriter:
     def _queued(self) -> int:
         """Rows in memory: in the open batch, the complete ones and the one being sent."""
         with self._changed:
-            live = self._live
+            sending = [] if self._live is None else self._live.parts()
             return (
                 len(self._open.rows)
                 + sum(len(batch.rows) for batch in self._sealed)
-                + (len(live.rows) if live is not None and live is not self._open else 0)
+                + sum(len(batch.rows) for batch in sending if batch is not self._open)
             )
 
     # -- the background thread -----------------------------------------------------------
@@ -672,8 +703,9 @@ class BufferedWriter:
                 self._changed.notify_all()  # producers waiting for room
                 batch = self._take_sealed()
             elif self._open.chunks and not (self._flush_requested or self._closing):
-                batch = self._open
-                batch.live, batch.deadline = True, deadline
+                self._open.live = True
+                batch = _Batch.group([self._open], live=True)
+                batch.deadline = deadline
             else:
                 self._seal()
                 if not self._sealed:
@@ -696,6 +728,34 @@ class BufferedWriter:
             members.append(self._sealed.popleft())
         return _Batch.group(members)
 
+    def _follow(self, group: _Batch) -> bool:
+        """Add the next batch to a live group being sent; False: end its COPY (lock held).
+
+        The group ends on a flush or close, at its deadline (``flush_interval`` after it
+        was taken: rows are committed at most that late), or at ``max_queued_batches``
+        batches' worth of rows (what a crash can lose stays within what memory holds).
+        """
+        if (
+            self._flush_requested
+            or self._closing
+            or time.monotonic() >= group.deadline
+            or group.count() >= self.batch_size * self.max_queued_batches
+        ):
+            return False
+        if self._sealed:
+            if not self._sealed[0].encoded:
+                return False
+            batch = self._sealed.popleft()
+            self._changed.notify_all()  # producers waiting for room
+        elif self._open.encoded:
+            batch = self._open  # even empty: the producer is about to fill it
+            batch.live = True
+        else:
+            return False
+        batch.id = self._new_id()
+        group.members.append(batch)
+        return True
+
     def _run(self) -> None:
         try:
             self._loop()
@@ -714,20 +774,21 @@ class BufferedWriter:
             if taken is None and not self.spool.batches():
                 return
             batch = taken or _Batch(encoded=False)
-            ids = [self._new_id() for _ in batch.members or [batch]]
+            for part in batch.parts():
+                part.id = self._new_id()
             try:
-                self._replay(look=not batch.rows)
+                self._replay(look=not batch.count())
                 if batch.members:
-                    self._write_group(ids, batch)
+                    self._write_group(batch)
                 elif batch.rows:
-                    self._write(ids[0], batch.rows, batch)
+                    self._write(self._id_of(batch), batch.rows, batch)
                 self._maintain()
                 backoff = 0.5
             except (_UnavailableError, *_CONNECTION_ERRORS) as error:
                 self._complete_taken(batch)
                 self._outage(error)
-                if batch.rows:
-                    self._to_spool_each(ids, batch)
+                if batch.count():
+                    self._to_spool_each(batch)
                     self._spool_sealed()
                 elif self._closing:
                     return
@@ -740,21 +801,29 @@ class BufferedWriter:
                     " the writer carries on)", self.table_name, self.spool.folder,
                 )  # fmt: skip
                 self._disconnect()
-                if batch.rows:
-                    self._to_spool_each(ids, batch)
+                if batch.count():
+                    self._to_spool_each(batch)
                 elif self._closing:
                     return
                 backoff = self._sleep(backoff)
 
-    def _to_spool_each(self, ids: Sequence[uuid.UUID], batch: _Batch) -> None:
+    @staticmethod
+    def _id_of(batch: _Batch) -> uuid.UUID:
+        assert batch.id is not None  # given when the thread took the batch
+        return batch.id
+
+    def _to_spool_each(self, batch: _Batch) -> None:
         """Spool a batch, or each batch of a group with its own id."""
-        for batch_id, member in zip(ids, batch.members or [batch], strict=True):
-            self._to_spool(batch_id, member.rows)
+        for part in batch.parts():
+            if part.rows:
+                self._to_spool(self._id_of(part), part.rows)
 
     def _complete_taken(self, batch: _Batch) -> None:
         """Complete a batch whose write failed: its rows are final, to spool or split."""
         with self._changed:
-            self._complete(batch)
+            for part in batch.parts():
+                self._complete(part)
+            batch.complete = True
 
     def _spool_sealed(self) -> None:
         """During an outage, move every full batch from memory to the spool (in order)."""
@@ -878,20 +947,24 @@ class BufferedWriter:
             self._reject(refused)
         return written
 
-    def _write_group(self, ids: Sequence[uuid.UUID], group: _Batch) -> None:
-        """Write complete batches in one COPY; refused, they are written one by one."""
+    def _write_group(self, group: _Batch) -> None:
+        """Write batches in one COPY; refused, they are written one by one."""
         db = self._database()
+        # Rows encoded on add() are read from the members' chunks (a live group's grow as
+        # it is sent); the others are encoded by the thread from the members' rows.
+        rows = [] if group.encoded else [row for part in group.members for row in part.rows]
         try:
-            written = self._copy(db, ids, group.rows, group)
+            written = self._copy(db, [], rows, group)
         except _CONNECTION_ERRORS:
             raise
         except Exception as error:
             if db.connection is None or db.connection.closed:
                 raise psycopg2.InterfaceError(f"connection lost: {_reason(error)}") from error
-            log.debug("A group of %d batches was refused (%s): one by one", len(ids),
-                      _reason(error))  # fmt: skip
-            for batch_id, member in zip(ids, group.members, strict=True):
-                self._write(batch_id, member.rows)  # split as needed, re-encoded
+            log.debug("A group of %d batches was refused (%s): one by one",
+                      len(group.members), _reason(error))  # fmt: skip
+            for part in group.members:
+                if part.rows:
+                    self._write(self._id_of(part), part.rows)  # split as needed, re-encoded
             return
         self.rows_written += written
 
@@ -942,9 +1015,10 @@ class BufferedWriter:
         connection in autocommit for it). Each libpq call the thread makes is a time it has
         to win the interpreter back from the producer, so fewer calls per batch is what
         lets the writer keep up; an id already recorded fails the INSERT before the COPY
-        starts. A live batch (still filling) is sent as its chunks come, in an explicit
-        transaction: ``BEGIN; COPY``, then the id's INSERT with the row count and the
-        COMMIT in a second round trip. A failure anywhere rolls back both.
+        starts. A live group (its batch still filling) is sent as its chunks come and goes
+        on with the batches that follow (:meth:`_follow`), in an explicit transaction:
+        ``BEGIN; COPY``, then each batch's id with its row count and the COMMIT in a second
+        round trip. A failure anywhere rolls back everything.
         """
         members = batch.members if batch is not None and batch.members else None
         connection = db.require_connection()
@@ -961,8 +1035,7 @@ class BufferedWriter:
         if live:
             query = "BEGIN; " + self._copy_sql
         else:
-            counts = [len(member.rows) for member in members] if members else [len(rows)]
-            query = f"{self._claims(connection, ids, counts)}; {self._copy_sql}"
+            query = f"{self._claims(connection, ids, rows, members)}; {self._copy_sql}"
         stream: CopyStream | _BatchStream
         if batch is not None and batch.encoded:
             stream = _BatchStream(self, batch)
@@ -974,7 +1047,7 @@ class BufferedWriter:
             with connection.cursor() as cursor:
                 cursor.copy_expert(query, stream, size=1 << 20)
                 if live:
-                    cursor.execute(f"{self._claims(connection, ids, [stream.rows])}; COMMIT")
+                    cursor.execute(f"{self._claims(connection, ids, rows, members)}; COMMIT")
         except psycopg2.Error as error:
             if batch is not None:
                 self._complete_taken(batch)  # its rows are final: split or spooled
@@ -996,13 +1069,26 @@ class BufferedWriter:
                 connection.autocommit = False
         return stream.rows
 
-    def _claims(self, connection: Any, ids: Sequence[uuid.UUID], counts: Sequence[int]) -> str:
-        """Return the statements recording batch ids with their row counts, as one string."""
+    def _claims(
+        self,
+        connection: Any,
+        ids: Sequence[uuid.UUID],
+        rows: Sequence[Sequence[Any]],
+        members: list[_Batch] | None,
+    ) -> str:
+        """Return the statements recording batch ids with their row counts, as one string.
+
+        One id for ``rows``, or (a group) each member's id with its rows.
+        """
+        if members is None:
+            claims = [(ids[0], len(rows))]
+        else:
+            claims = [(self._id_of(part), len(part.rows)) for part in members if part.rows]
         return "; ".join(
             batches.claiming(BATCH_TABLE, str(batch_id), self.table_name, count).as_string(
                 connection
             )
-            for batch_id, count in zip(ids, counts, strict=True)
+            for batch_id, count in claims
         )
 
     @staticmethod
