@@ -1076,20 +1076,15 @@ class BufferedWriter:
         rows: Sequence[Sequence[Any]],
         members: list[_Batch] | None,
     ) -> str:
-        """Return the statements recording batch ids with their row counts, as one string.
+        """Return the statement recording batch ids with their row counts, as text.
 
         One id for ``rows``, or (a group) each member's id with its rows.
         """
         if members is None:
-            claims = [(ids[0], len(rows))]
+            claims = [(str(ids[0]), len(rows))]
         else:
-            claims = [(self._id_of(part), len(part.rows)) for part in members if part.rows]
-        return "; ".join(
-            batches.claiming(BATCH_TABLE, str(batch_id), self.table_name, count).as_string(
-                connection
-            )
-            for batch_id, count in claims
-        )
+            claims = [(str(self._id_of(part)), len(part.rows)) for part in members if part.rows]
+        return batches.claiming(BATCH_TABLE, claims, self.table_name).as_string(connection)
 
     @staticmethod
     def _roll_back(connection: Any) -> None:
