@@ -424,7 +424,7 @@ class BufferedWriter:
         """Hand over a chunk, or the whole batch when it is full (the lock held)."""
         if len(self._rows) >= self.batch_size:
             self._seal()
-            if len(self._sealed) > self.max_queued_batches:
+            if self._backlog() > self.max_queued_batches:
                 self._wait_for_room()
         else:
             self._hand_over()
@@ -547,12 +547,21 @@ class BufferedWriter:
     def _wait_for_room(self) -> None:
         """Wait (the lock held) while more than ``max_queued_batches`` batches wait."""
         while (
-            len(self._sealed) > self.max_queued_batches
+            self._backlog() > self.max_queued_batches
             and not self._closing
             and self._death is None
             and self._thread.is_alive()
         ):
             self._changed.wait(0.5)
+
+    def _backlog(self) -> int:
+        """Return the complete batches in memory but the one being written (lock held).
+
+        Those waiting, and those the thread took together with it: memory holds what it
+        held when the thread took one batch at a time.
+        """
+        taken = 0 if self._live is None else sum(part.complete for part in self._live.members)
+        return len(self._sealed) + max(taken - 1, 0)
 
     def _add_each(self, rows: Sequence[Sequence[Any]]) -> None:
         for row in rows:
@@ -583,7 +592,8 @@ class BufferedWriter:
         with self._changed:
             self._flush_requested = True
             self._idle.clear()
-            self._changed.notify()
+            # All waiters: a producer waiting for room must not take the thread's wake-up.
+            self._changed.notify_all()
         while time.monotonic() < deadline:
             if self._idle.wait(0.05):
                 with self._changed:
@@ -592,7 +602,7 @@ class BufferedWriter:
                             return True
                         # Rows are out of memory but the spool still waits: ask again.
                         self._flush_requested = True
-                        self._changed.notify()
+                        self._changed.notify_all()
                     self._idle.clear()
             self._check_alive()
         return False
@@ -610,7 +620,7 @@ class BufferedWriter:
         dead = not self._thread.is_alive()
         with self._changed:
             self._closing = self._stopped = True
-            self._changed.notify()
+            self._changed.notify_all()
         self._thread.join(timeout)
         if self._db is not None:
             self._db.close()
@@ -672,13 +682,17 @@ class BufferedWriter:
         )
 
     def _queued(self) -> int:
-        """Rows in memory: in the open batch, the complete ones and the one being sent."""
+        """Rows in memory waiting: the open batch, the complete ones but the one being written.
+
+        The batches the thread took together with the one it writes count as waiting, as
+        they did when it took one at a time.
+        """
         with self._changed:
-            sending = [] if self._live is None else self._live.parts()
+            taken = [] if self._live is None else self._live.members[1:]
             return (
                 len(self._open.rows)
                 + sum(len(batch.rows) for batch in self._sealed)
-                + sum(len(batch.rows) for batch in sending if batch is not self._open)
+                + sum(len(batch.rows) for batch in taken if batch is not self._open)
             )
 
     # -- the background thread -----------------------------------------------------------
@@ -692,6 +706,8 @@ class BufferedWriter:
         """
         deadline = time.monotonic() + self.flush_interval
         with self._changed:
+            if self._live is not None and self._live.members:
+                self._changed.notify_all()  # its batches are out of memory: room
             self._live = None
             while True:
                 ready = self._sealed or self._flush_requested or self._closing or self._open.chunks
