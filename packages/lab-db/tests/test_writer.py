@@ -35,9 +35,9 @@ def _rows(count: int, offset: int = 0) -> list[list[Any]]:
     return [[START + dt.timedelta(seconds=offset + n), float(n)] for n in range(count)]
 
 
-def _table(db: Database, name: str = "gauge") -> None:
+def _table(db: Database, name: str = "gauge", kind: DataType = DataType.double) -> None:
     db.create_timescale_db(name)
-    db.new_column(name, "v", DataType.double, [Constraint.positive])
+    db.new_column(name, "v", kind, [Constraint.positive])
 
 
 def _count(raw: Any, table: str = "gauge") -> int:
@@ -457,3 +457,212 @@ def test_a_batch_another_writer_leaves_in_the_spool_is_replayed_while_rows_strea
             time.sleep(0.05)
     assert _count(raw) == streamed + 3
     assert not list(folder.glob("*.jsonl"))
+
+
+def _copy_progress(raw: Any) -> int:
+    """Rows a COPY still under way into this database has processed so far."""
+    with raw.cursor() as cursor:
+        cursor.execute(
+            "SELECT coalesce(sum(tuples_processed), 0) FROM pg_stat_progress_copy"
+            " WHERE datname = current_database()"
+        )
+        return int(cursor.fetchone()[0])
+
+
+def _filling_writer(db: Database, spool: Path, **options: Any) -> BufferedWriter:
+    """A writer whose batch completes only on flush() (or on the given interval)."""
+    settings: dict[str, Any] = {"batch_size": 100_000, "flush_interval": 600, **options}
+    return BufferedWriter(db, "gauge", COLUMNS, spool_dir=spool, **settings)
+
+
+def _recorded_counts(raw: Any) -> list[int]:
+    with raw.cursor() as cursor:
+        cursor.execute("SELECT row_count FROM lab_utils_batches ORDER BY written_at")
+        return [count for (count,) in cursor.fetchall()]
+
+
+def test_a_batch_is_sent_while_it_fills_and_commits_whole_with_its_row_count(
+    db: Database, raw: Any, tmp_path: Path
+) -> None:
+    _table(db)
+    writer = _filling_writer(db, tmp_path / "spool")
+    rows = _rows(5000)
+    for row in rows[:3000]:
+        writer.add(row)
+    # The server has the first chunks before the batch is complete; nothing is committed.
+    _wait_for(lambda: _copy_progress(raw) >= 1000)
+    assert _count(raw) == 0 and writer.stats().rows_queued == 3000
+    for row in rows[3000:]:
+        writer.add(row)
+    assert writer.flush()
+    assert (_count(raw), writer.rows_written, writer.stats().rows_queued) == (5000, 5000, 0)
+    assert _recorded_counts(raw) == [5000]
+    writer.add_many(_rows(2500, offset=5000))  # add_many fills the next batch the same way
+    writer.close()
+    assert _count(raw) == 7500 and _recorded_counts(raw) == [5000, 2500]
+
+
+def test_a_batch_being_sent_is_completed_by_the_flush_interval(
+    db: Database, raw: Any, tmp_path: Path
+) -> None:
+    _table(db)
+    writer = _filling_writer(db, tmp_path / "spool", flush_interval=0.5)
+    for row in _rows(1500):
+        writer.add(row)
+    _wait_for(lambda: _count(raw) == 1500)  # no flush(): the interval ends the batch
+    writer.close()
+    assert _recorded_counts(raw) == [1500]
+
+
+def test_a_check_violation_in_a_batch_being_sent_is_rejected_alone(
+    db: Database, raw: Any, tmp_path: Path
+) -> None:
+    _table(db)
+    spool = tmp_path / "spool"
+    writer = _filling_writer(db, spool)
+    rows = _rows(4000)
+    for row in rows[:1200]:
+        writer.add(row)
+    _wait_for(lambda: _copy_progress(raw) >= 1000)  # the batch's COPY is under way
+    writer.add([START - dt.timedelta(days=1), -1.0])  # a valid double the CHECK refuses
+    for row in rows[1200:]:
+        writer.add(row)
+    assert writer.flush()
+    assert (_count(raw), writer.rows_written, writer.rows_rejected) == (4000, 4000, 1)
+    (kept,) = _rejected(spool)
+    assert kept["row"][1] == -1.0 and "check constraint" in kept["reason"]
+    writer.close()
+
+
+def test_a_connection_lost_while_a_batch_is_sent_loses_and_doubles_nothing(
+    db: Database, raw: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _table(db)
+    writer = _filling_writer(db, tmp_path / "spool", max_backoff=0.5)
+    rows = _rows(6000)
+    for row in rows[:2500]:
+        writer.add(row)
+    _wait_for(lambda: _copy_progress(raw) >= 1000)
+    with raw.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_progress_copy"
+            " WHERE datname = current_database()"
+        )
+    for row in rows[2500:]:
+        writer.add(row)
+    assert writer.flush(timeout=60)
+    writer.close()
+    assert (_count(raw), writer.rows_lost, writer.rows_rejected) == (6000, 0, 0)
+    with raw.cursor() as cursor:
+        cursor.execute("SELECT count(DISTINCT time) FROM gauge")
+        assert cursor.fetchone() == (6000,)
+    assert writer.rows_spooled == writer.rows_replayed > 0
+    assert any("unavailable" in message for message in _records(caplog, logging.WARNING))
+
+
+def _batches_behind_a_lock(db: Database, writer: BufferedWriter, raw: Any, rows: list[Any]) -> None:
+    """Hold the table while the writer's first batch waits: ``rows`` pile up in batches."""
+    blocker = psycopg2.connect(**db.connection_parameters())
+    try:
+        with blocker.cursor() as cursor:
+            cursor.execute("LOCK TABLE gauge IN ACCESS EXCLUSIVE MODE")
+        writer.add_many(_rows(100))
+
+        def waiting() -> bool:
+            with raw.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+                return bool(cursor.fetchone()[0])
+
+        _wait_for(waiting)
+        writer.add_many(rows)
+        blocker.commit()
+    finally:
+        blocker.close()
+
+
+def _transactions(raw: Any) -> list[tuple[int, int]]:
+    """Batch ids and rows recorded per transaction (ids of one transaction share now())."""
+    with raw.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*), sum(row_count) FROM lab_utils_batches"
+            " GROUP BY written_at ORDER BY written_at"
+        )
+        return [(int(ids), int(rows)) for ids, rows in cursor.fetchall()]
+
+
+@pytest.fixture(params=[DataType.double, DataType.float], ids=["encoded-on-add", "by-thread"])
+def small_batches(request: pytest.FixtureRequest, db: Database, tmp_path: Path) -> BufferedWriter:
+    """Return a writer of 100-row batches into ``gauge``.
+
+    Double precision rows are encoded by add() (lab-db[fast]), real ones (which psycopg 3
+    would not check) by the thread.
+    """
+    _table(db, kind=request.param)
+    on_add = RowEncoder(db.column_types("gauge", COLUMNS)).accelerated
+    assert on_add == (request.param is DataType.double)
+    return BufferedWriter(db, "gauge", COLUMNS, batch_size=100, spool_dir=tmp_path / "spool")
+
+
+def test_batches_waiting_for_the_thread_go_in_one_transaction_each_with_its_id(
+    db: Database, raw: Any, small_batches: BufferedWriter
+) -> None:
+    writer = small_batches
+    _batches_behind_a_lock(db, writer, raw, _rows(900, offset=100))  # nine batches wait
+    assert writer.flush()
+    writer.close()
+    assert (_count(raw), writer.rows_written) == (1000, 1000)
+    assert _transactions(raw) == [(1, 100), (9, 900)]
+
+
+def test_a_refused_row_among_batches_sent_together_is_rejected_alone(
+    db: Database, raw: Any, small_batches: BufferedWriter
+) -> None:
+    writer = small_batches
+    bad = [START - dt.timedelta(days=1), -1.0]  # a valid double the CHECK refuses
+    _batches_behind_a_lock(db, writer, raw, [*_rows(450, offset=100), bad,
+                                             *_rows(450, offset=550)])  # fmt: skip
+    assert writer.flush()
+    writer.close()
+    assert (_count(raw), writer.rows_written, writer.rows_rejected) == (1000, 1000, 1)
+    assert sum(rows for _, rows in _transactions(raw)) == 1000
+    (kept,) = _rejected(writer.spool.folder)
+    assert kept["row"][1] == -1.0
+
+
+def _stream_in(writer: BufferedWriter, raw: Any, rows: list[list[Any]]) -> None:
+    """Add ``rows`` one by one, the first batch's COPY under way before the rest."""
+    for row in rows[:1500]:
+        writer.add(row)
+    _wait_for(lambda: _copy_progress(raw) >= 1000)
+    for row in rows[1500:]:
+        writer.add(row)
+
+
+def test_a_copy_under_way_carries_the_batches_that_follow_in_one_transaction(
+    db: Database, raw: Any, tmp_path: Path
+) -> None:
+    _table(db)
+    writer = _filling_writer(db, tmp_path / "spool", batch_size=2048)
+    _stream_in(writer, raw, _rows(3 * 2048))
+    assert _count(raw) == 0  # one transaction, open until the flush
+    assert writer.flush()
+    writer.close()
+    assert (_count(raw), writer.rows_written) == (6144, 6144)
+    assert _transactions(raw) == [(3, 6144)]  # each batch's id and count recorded
+
+
+def test_a_copy_carrying_batches_ends_at_max_queued_batches_worth_of_rows(
+    db: Database, raw: Any, tmp_path: Path
+) -> None:
+    _table(db)
+    writer = _filling_writer(db, tmp_path / "spool", batch_size=2048, max_queued_batches=2)
+    _stream_in(writer, raw, _rows(5 * 2048))
+    _wait_for(lambda: _count(raw) >= 4096)  # committed without a flush
+    assert writer.flush()
+    writer.close()
+    transactions = _transactions(raw)
+    assert transactions[0] == (2, 4096)
+    assert sum(rows for _, rows in transactions) == _count(raw) == 5 * 2048

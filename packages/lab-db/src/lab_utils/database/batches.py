@@ -9,6 +9,7 @@ than the spool's reach are pruned (:func:`prune`).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import psycopg2.errors
 import psycopg2.extensions
@@ -49,16 +50,23 @@ def set_count(cursor: psycopg2.extensions.cursor, table: str, batch_id: str, row
     )
 
 
-def claiming(table: str, batch_id: str, data_table: str, rows: int) -> sql.Composed:
-    """Return the statement recording ``batch_id`` with its row count, as SQL text.
+def claiming(table: str, claims: Sequence[tuple[str, int]], data_table: str) -> sql.Composed:
+    """Return the statement recording batch ids with their row counts, as SQL text.
 
-    Sent in one query string with the batch's COPY (``INSERT ...; COPY ...``): the server
-    runs both in one implicit transaction, so the id and the rows commit together in a
-    single round trip. An id already recorded makes the INSERT fail, which rolls the
-    whole string back before the COPY starts (:func:`already_written` recognises it).
+    Sent in one query string with the batches' COPY (``INSERT ...; COPY ...``, or after it
+    before the ``COMMIT``): the server runs them in one transaction, so the ids and the
+    rows commit together. One statement for all the batches of a COPY (one parse and one
+    execution). An id already recorded makes the INSERT fail, which rolls the whole
+    transaction back (:func:`already_written` recognises it).
     """
-    return sql.SQL("INSERT INTO {} (batch_id, table_name, row_count) VALUES ({}, {}, {})").format(
-        sql.Identifier(table), sql.Literal(batch_id), sql.Literal(data_table), sql.Literal(rows)
+    values = sql.SQL(", ").join(
+        sql.SQL("({}, {}, {})").format(
+            sql.Literal(batch_id), sql.Literal(data_table), sql.Literal(rows)
+        )
+        for batch_id, rows in claims
+    )
+    return sql.SQL("INSERT INTO {} (batch_id, table_name, row_count) VALUES {}").format(
+        sql.Identifier(table), values
     )
 
 

@@ -1,6 +1,10 @@
 """A buffered writer for acquisition loops: ``add(row)`` returns at once, no row is lost silently.
 
 Rows are written in batches (binary COPY) by a background thread, by size and by time.
+With ``lab-db[fast]`` a batch's COPY starts with its first 1024 rows and the thread sends
+the rest as they come; while the producers keep it busy, one COPY goes on with the batches
+that follow (each batch's id recorded in its transaction, committed at least every
+``flush_interval`` seconds and every ``max_queued_batches`` batches).
 
 - **Bad values.** Once the writer knows the column types (at start when the server is
   reachable, else from its first connection), ``add()`` raises ``ValueError``/``TypeError``
@@ -21,10 +25,10 @@ Rows are written in batches (binary COPY) by a background thread, by size and by
   the spool and the writer carries on. Should the thread die anyway, ``add()``,
   ``flush()`` and ``close()`` raise ``RuntimeError`` instead of dropping rows.
 
-What a crash can lose: the rows added since the last flush that are still in memory (at
-most ``batch_size`` rows or ``flush_interval`` seconds of data, plus what accumulated while
-a write was in flight). Spooled batches are on disk (fsynced) and are replayed by the next
-writer using the same spool folder.
+What a crash can lose: the rows added since the last flush that are not yet committed (at
+most ``flush_interval`` seconds of data or ``max_queued_batches`` batches, plus what
+accumulated while a write was in flight). Spooled batches are on disk (fsynced) and are
+replayed by the next writer using the same spool folder.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ from psycopg2 import sql
 
 from lab_utils.database import batches
 from lab_utils.database.batches import BATCH_TABLE
-from lab_utils.database.binary_copy import CopyStream, EncodedStream, RowEncoder, copy_data
+from lab_utils.database.binary_copy import HEADER, TRAILER, CopyStream, RowEncoder
 from lab_utils.database.column_types import column_type
 from lab_utils.database.database import Database
 from lab_utils.database.identifiers import ident
@@ -75,9 +79,116 @@ _SAFE_TYPES: dict[str, type] = {
 }
 
 
-# add() lets the thread have the interpreter every this many rows (a power of two) while
-# the thread is in libpq; see BufferedWriter.add.
-_YIELD_EVERY = 1024
+# Rows per chunk (a power of two): add() hands the encoded rows to the thread, and lets it
+# have the interpreter, every this many rows; see BufferedWriter.add.
+_CHUNK = 1024
+
+
+class _Batch:
+    """Rows on their way to one COPY, and their binary COPY form a chunk at a time.
+
+    The producers fill the open batch; the thread may start its COPY while it is still
+    open (it is then ``live``) and send each chunk as it is handed over, so that little
+    is left to send when the batch completes (by size, time, flush or close).
+    """
+
+    __slots__ = ("chunks", "complete", "deadline", "encoded", "id", "live", "members", "rows")
+
+    def __init__(self, encoded: bool) -> None:
+        self.rows: list[Sequence[Any]] = []
+        self.chunks: deque[bytes] = deque()  # encoded rows handed over, not yet sent
+        self.encoded = encoded  # add() encodes its rows (lab-db[fast])
+        self.complete = False  # no row will be added
+        self.live = False  # the thread is sending it
+        self.deadline = 0.0  # when the thread completes it if its producers have not
+        self.members: list[_Batch] = []  # the batches sent together in this one COPY
+        self.id: uuid.UUID | None = None  # recorded with the rows (given by the thread)
+
+    @classmethod
+    def group(cls, members: list[_Batch], live: bool = False) -> _Batch:
+        """Return batches sent in one COPY and transaction, each keeping its own id.
+
+        A ``live`` group goes on taking the batches that follow while it is sent.
+        """
+        if len(members) == 1 and not live:
+            return members[0]
+        batch = cls(members[0].encoded)
+        batch.members = members
+        batch.complete = not live
+        return batch
+
+    def parts(self) -> list[_Batch]:
+        """Return the batches with rows of their own: the members, or this batch."""
+        return self.members or [self]
+
+    def count(self) -> int:
+        """Return the rows of this batch, or of its members."""
+        return sum(len(part.rows) for part in self.parts())
+
+
+class _BatchStream:
+    """The file-like object psycopg2's ``copy_expert`` reads a batch from, chunk by chunk.
+
+    A read waits (the interpreter let go) for the next chunk while a batch is open, and
+    completes it itself on a flush, a close, or at the deadline. A live group goes on with
+    the batches that follow (:meth:`BufferedWriter._follow`): while the producers keep the
+    thread busy, one COPY carries them all, as ``insert_many``'s does.
+    """
+
+    def __init__(self, writer: BufferedWriter, batch: _Batch) -> None:
+        self._writer = writer
+        self._group = batch
+        self._parts = batch.parts()  # a live group's list: it grows as batches join
+        self._index = 0
+        self._started = False
+        self._ended = False
+        self.rows = 0
+        """Rows in the data (known once it has all been read)."""
+        self.error: Exception | None = None
+        """Always None: the rows were encoded (and checked) beforehand."""
+
+    def read(self, size: int = -1) -> bytes:
+        """Return the chunks waiting, the trailer at the end, then ``b''``; ``size`` is a hint.
+
+        Every chunk waiting goes in one piece: each read is a time the thread has to win
+        the interpreter back from the producer, so one chunk per read could never catch up.
+        """
+        if self._ended:
+            return b""
+        writer, group = self._writer, self._group
+        pieces = [] if self._started else [HEADER]
+        self._started = True
+        with writer._changed:
+            while True:
+                batch = self._parts[self._index]
+                if batch.chunks:
+                    pieces += batch.chunks
+                    batch.chunks.clear()
+                if batch.complete:
+                    if self._index + 1 < len(self._parts) or (
+                        not group.complete and writer._follow(group)
+                    ):
+                        self._index += 1
+                        continue
+                    self._ended = True
+                    self.rows = group.count()
+                    pieces.append(TRAILER)
+                    break
+                if pieces:
+                    break
+                remaining = group.deadline - time.monotonic()
+                if remaining <= 0 or writer._flush_requested or writer._closing:
+                    writer._complete(batch)
+                    continue
+                writer._changed.wait(remaining)
+        return b"".join(pieces)
+
+    def readline(self, size: int = -1) -> bytes:
+        """Binary COPY has no lines; psycopg2 only calls :meth:`read`."""
+        return self.read(size)
+
+    def close(self) -> None:
+        """Nothing to stop."""
 
 
 class _UnavailableError(Exception):
@@ -199,9 +310,13 @@ class BufferedWriter:
         self._lock = threading.Lock()  # taken directly by add(): cheaper than the condition
         self._acquire, self._release = self._lock.acquire, self._lock.release
         self._changed = threading.Condition(self._lock)
-        self._open: list[Sequence[Any]] = []
-        self._data: bytearray | None = None
-        self._sealed: deque[tuple[list[Sequence[Any]], bytes | None]] = deque()
+        self._open = _Batch(encoded=False)
+        self._rows = self._open.rows  # add()'s shortcuts: the open batch's rows, and the
+        self._stop_at = min(batch_size, _CHUNK)  # count at which it hands them over
+        self._stopped = False  # closing, or the thread has died: add() says why
+        self._data: bytearray | None = None  # the open batch's rows not yet in a chunk
+        self._sealed: deque[_Batch] = deque()  # complete batches, oldest first
+        self._live: _Batch | None = None  # the batch the thread is sending
         self._encoder: RowEncoder | None = None
         self._format_row: Callable[[Sequence[Any], Any, bytearray], None] | None = None
         self._transformer: Any = None
@@ -225,7 +340,6 @@ class BufferedWriter:
         self._id_count = itertools.count()
         self._spool_waiting = True  # a previous writer may have left batches
         self._spool_looked = 0.0
-        self._sending = False
         self.last_error: str | None = None
         """The last problem met, as one line (None until one happens)."""
         self.rows_written = 0
@@ -256,6 +370,8 @@ class BufferedWriter:
 
     def _use_types(self, types: Sequence[str]) -> None:
         """Take the column types: the encoder, the fast check and the encoding on add()."""
+        if self._encoder is not None and list(types) == self._encoder.types:
+            return  # known already (a reconnection): the open batch goes on as it is
         encoder = RowEncoder(types)
         formatter = encoder.formatter
         with self._changed:
@@ -269,6 +385,7 @@ class BufferedWriter:
             else:
                 self._format_row, self._transformer = formatter.function, formatter.transformer
                 self._data = bytearray()
+            self._new_open(encoded=formatter is not None)
 
     def _check_row(self, row: Sequence[Any]) -> None:
         """Check a row whose value types are not the plain ones of its columns."""
@@ -288,15 +405,47 @@ class BufferedWriter:
             raise RuntimeError("the writer is closed")
         self._check_alive()
 
+    def _new_open(self, encoded: bool) -> None:
+        """Start a new open batch (the lock held)."""
+        self._open = _Batch(encoded)
+        self._rows = self._open.rows
+        self._stop_at = min(self.batch_size, _CHUNK)
+
+    def _hand_over(self) -> None:
+        """Make the open batch's newest encoded rows a chunk the thread can send (lock held)."""
+        data = self._data
+        if data:
+            self._open.chunks.append(bytes(data))
+            self._data = bytearray()
+        self._stop_at = min(self.batch_size, (len(self._rows) // _CHUNK + 1) * _CHUNK)
+        self._changed.notify_all()
+
+    def _chunk_done(self) -> None:
+        """Hand over a chunk, or the whole batch when it is full (the lock held)."""
+        if len(self._rows) >= self.batch_size:
+            self._seal()
+            if self._backlog() > self.max_queued_batches:
+                self._wait_for_room()
+        else:
+            self._hand_over()
+
     def _seal(self) -> None:
-        """Hand the open batch to the thread (with the lock held)."""
-        if self._open:
-            data = self._data
-            self._sealed.append((self._open, None if data is None else copy_data(data)))
-            self._open = []
-            if data is not None:
-                self._data = bytearray()
-            self._changed.notify()
+        """Complete the open batch and hand it to the thread (with the lock held)."""
+        batch = self._open
+        if batch.rows:
+            self._hand_over()
+            batch.complete = True
+            if not batch.live:  # else the thread has it already
+                self._sealed.append(batch)
+            self._new_open(encoded=batch.encoded)
+
+    def _complete(self, batch: _Batch) -> None:
+        """Complete ``batch`` if it is the open one (the lock held): no row joins it now."""
+        if batch is self._open:
+            self._seal()
+            if batch is self._open:  # it had no row: the producers get a new one
+                self._new_open(encoded=batch.encoded)
+        batch.complete = True
 
     def _encode_slowly(self, row: Sequence[Any], data: bytearray) -> None:
         """Check and encode a row psycopg refused: lab-db's encoder says yes or why not."""
@@ -321,7 +470,7 @@ class BufferedWriter:
         RuntimeError
             The writer is closed, or its thread has stopped.
         """
-        if self._closing or self._death is not None:
+        if self._stopped:
             self._refuse()
         # The lock's bound methods, not a with statement: a third of the cost (0.08 us
         # instead of 0.24 on CPython 3.10-3.13), the largest part of add() after encoding.
@@ -339,30 +488,24 @@ class BufferedWriter:
                     self._encode_slowly(row, data)
             elif tuple(map(type, row)) != self._signature:
                 self._check_row(row)
-            rows = self._open
+            rows = self._rows
             rows.append(row)
-            queued = len(rows)
-            if queued >= self.batch_size:
-                self._seal()
-                if len(self._sealed) > self.max_queued_batches:
-                    self._wait_for_room()
-                queued = 0
+            if len(rows) < self._stop_at:  # the next chunk or the end of the batch
+                return
+            self._chunk_done()
         finally:
             self._release()
-        # The thread and this loop share the interpreter: each time the thread comes back
-        # from libpq it waits for the producer to let go, up to the switch interval (5 ms
-        # by default), several times per batch, so batches took twice as long as on an
-        # idle producer and piled up. A zero sleep (the interpreter let go and taken
-        # again) once per 1024 rows while the thread sends, and once when a batch is
-        # sealed (to wake the thread now), costs the producer microseconds per batch.
-        if not queued & (_YIELD_EVERY - 1) and (self._sending or not queued):
-            time.sleep(0)
+        # A chunk was handed over. The thread and this loop share the interpreter: the
+        # thread, waiting for the chunk or back from libpq, would wait for the producer to
+        # let go up to the switch interval (5 ms by default). A zero sleep (the interpreter
+        # let go and taken again) lets it send the chunk now, for microseconds per chunk.
+        time.sleep(0)
 
     def add_many(self, rows: Iterable[Sequence[Any]]) -> None:
         """Queue many rows (see :meth:`add`); a bad row raises, the rows before it are queued.
 
-        Rows are handed to the thread a batch at a time as they are checked, so the
-        first batches are being written while the next ones are encoded.
+        Rows are handed to the thread a chunk at a time as they are checked, so the
+        first ones are being written while the next ones are encoded.
         """
         rows = rows if isinstance(rows, (list, tuple)) else list(rows)
         if self._closing or self._death is not None:
@@ -374,66 +517,67 @@ class BufferedWriter:
                 self._signature
             }:  # the value types of all rows, in C loops: all plain
                 for start in range(0, len(rows), size):
-                    self._open.extend(rows[start : start + size])
-                    if len(self._open) >= size:
-                        self._seal()
-                        self._wait_for_room()
+                    self._rows.extend(rows[start : start + size])
+                    self._chunk_done()
                 return
-            self._seal()
         if plain:
             self._add_each(rows)
             return
-        for start in range(0, len(rows), size):
-            # Let the writer's thread take the interpreter between two of its libpq calls
-            # now, not after the 5 ms switch interval.
-            time.sleep(0)
-            piece = list(rows[start : start + size])
+        start = 0
+        while start < len(rows):
+            with self._changed:
+                room = size - len(self._rows)
+                if self._data is None:  # the types changed meanwhile (not seen in practice)
+                    break
+            part = list(rows[start : start + max(1, min(_CHUNK, room))])
             try:
-                data = self._encode_piece(piece)  # outside the lock: add() goes on meanwhile
+                data = self._encode_part(part)  # outside the lock: add() goes on meanwhile
             except (ValueError, TypeError):
-                self._add_each(piece)  # queues the rows before the bad one, raises at it
+                self._add_each(part)  # queues the rows before the bad one, raises at it
                 raise  # (not reached: add() refuses what the encoder refused)
             with self._changed:
-                self._seal()
-                self._open, self._data = piece, data
-                if len(piece) >= size:
-                    self._seal()
-                self._wait_for_room()
+                self._hand_over()  # rows add() encoded before these
+                self._rows += part
+                self._open.chunks.append(data)
+                self._chunk_done()
+            start += len(part)
+            time.sleep(0)  # the thread sends the chunk now (see add)
+        self._add_each(rows[start:])
 
     def _wait_for_room(self) -> None:
         """Wait (the lock held) while more than ``max_queued_batches`` batches wait."""
         while (
-            len(self._sealed) > self.max_queued_batches
+            self._backlog() > self.max_queued_batches
             and not self._closing
             and self._death is None
             and self._thread.is_alive()
         ):
             self._changed.wait(0.5)
 
+    def _backlog(self) -> int:
+        """Return the complete batches in memory but the one being written (lock held).
+
+        Those waiting, and those the thread took together with it: memory holds what it
+        held when the thread took one batch at a time.
+        """
+        taken = 0 if self._live is None else sum(part.complete for part in self._live.members)
+        return len(self._sealed) + max(taken - 1, 0)
+
     def _add_each(self, rows: Sequence[Sequence[Any]]) -> None:
         for row in rows:
             self.add(row)
 
-    def _encode_piece(self, rows: list[Sequence[Any]]) -> bytearray:
-        """Encode rows with psycopg's formatter; rows it refuses go through lab-db's.
-
-        A part at a time, letting the thread have the interpreter between two parts while
-        it sends (see :meth:`add`).
-        """
+    def _encode_part(self, rows: list[Sequence[Any]]) -> bytes:
+        """Encode rows with psycopg's formatter; rows it refuses go through lab-db's."""
         data = bytearray()
         encoder = self._encoder
         assert encoder is not None and encoder.formatter is not None
-        format_into = encoder.formatter.format_into
-        for start in range(0, len(rows), _YIELD_EVERY):
-            if self._sending:
-                time.sleep(0)
-            part = rows[start : start + _YIELD_EVERY]
-            try:
-                format_into(part, data)
-            except Exception:
-                for row in part:
-                    self._encode_slowly(row, data)
-        return data
+        try:
+            encoder.formatter.format_into(rows, data)
+        except Exception:
+            for row in rows:
+                self._encode_slowly(row, data)
+        return bytes(data)
 
     def flush(self, timeout: float = 60.0) -> bool:
         """Write everything queued now; True when the queue and the spool are empty.
@@ -448,16 +592,17 @@ class BufferedWriter:
         with self._changed:
             self._flush_requested = True
             self._idle.clear()
-            self._changed.notify()
+            # All waiters: a producer waiting for room must not take the thread's wake-up.
+            self._changed.notify_all()
         while time.monotonic() < deadline:
             if self._idle.wait(0.05):
                 with self._changed:
-                    if not self._open and not self._sealed and not self._flush_requested:
+                    if not (self._open.rows or self._sealed or self._flush_requested):
                         if not self.spool.batches():
                             return True
                         # Rows are out of memory but the spool still waits: ask again.
                         self._flush_requested = True
-                        self._changed.notify()
+                        self._changed.notify_all()
                     self._idle.clear()
             self._check_alive()
         return False
@@ -474,8 +619,8 @@ class BufferedWriter:
         """
         dead = not self._thread.is_alive()
         with self._changed:
-            self._closing = True
-            self._changed.notify()
+            self._closing = self._stopped = True
+            self._changed.notify_all()
         self._thread.join(timeout)
         if self._db is not None:
             self._db.close()
@@ -501,8 +646,9 @@ class BufferedWriter:
     def _drain(self) -> list[Sequence[Any]]:
         """Take every row still in memory (the thread has stopped)."""
         with self._changed:
+            self._open.live = False  # a stopped thread sends nothing: the rows are here
             self._seal()
-            rows = [row for batch, _ in self._sealed for row in batch]
+            rows = [row for batch in self._sealed for row in batch.rows]
             self._sealed.clear()
         return rows
 
@@ -524,7 +670,7 @@ class BufferedWriter:
             rows_replayed=self.rows_replayed,
             rows_rejected=self.rows_rejected,
             rows_lost=self.rows_lost,
-            rows_queued=len(self._open) + sum(len(batch) for batch, _ in list(self._sealed)),
+            rows_queued=self._queued(),
             backlog_batches=len(files),
             backlog_bytes=sum(f.stat().st_size for f in files if f.exists()),
             connected=self._db is not None,
@@ -535,36 +681,103 @@ class BufferedWriter:
             last_error=self.last_error,
         )
 
+    def _queued(self) -> int:
+        """Rows in memory waiting: the open batch, the complete ones but the one being written.
+
+        The batches the thread took together with the one it writes count as waiting, as
+        they did when it took one at a time.
+        """
+        with self._changed:
+            taken = [] if self._live is None else self._live.members[1:]
+            return (
+                len(self._open.rows)
+                + sum(len(batch.rows) for batch in self._sealed)
+                + sum(len(batch.rows) for batch in taken if batch is not self._open)
+            )
+
     # -- the background thread -----------------------------------------------------------
 
-    def _take(self) -> tuple[list[Sequence[Any]], bytes | None] | None:
+    def _take(self) -> _Batch | None:
         """Wait for a batch (by size, time, flush or close); None when closing and empty.
 
-        Returns the rows and, when add() encoded them, their binary COPY form.
+        A complete batch comes first; else the open batch once it has a chunk of encoded
+        rows: its COPY starts then and goes on while the producers fill it (it is ``live``,
+        completed at the latest ``flush_interval`` after this call began).
         """
         deadline = time.monotonic() + self.flush_interval
         with self._changed:
+            if self._live is not None and self._live.members:
+                self._changed.notify_all()  # its batches are out of memory: room
+            self._live = None
             while True:
-                ready = self._sealed or self._flush_requested or self._closing
+                ready = self._sealed or self._flush_requested or self._closing or self._open.chunks
                 remaining = deadline - time.monotonic()
                 if ready or remaining <= 0:
                     break
                 self._changed.wait(remaining)
-            if not self._sealed:
-                self._seal()
             if self._sealed:
                 self._changed.notify_all()  # producers waiting for room
-                return self._sealed.popleft()
-            self._flush_requested = False
-            self._idle.set()
-            return None if self._closing else ([], None)
+                batch = self._take_sealed()
+            elif self._open.chunks and not (self._flush_requested or self._closing):
+                self._open.live = True
+                batch = _Batch.group([self._open], live=True)
+                batch.deadline = deadline
+            else:
+                self._seal()
+                if not self._sealed:
+                    self._flush_requested = False
+                    self._idle.set()
+                    return None if self._closing else _Batch(encoded=False)
+                batch = self._take_sealed()
+            self._live = batch
+            return batch
+
+    def _take_sealed(self) -> _Batch:
+        """Take every complete batch waiting, as one (the lock held).
+
+        A thread behind its producers then pays the fixed cost of a COPY (its round trips,
+        each a wait for the interpreter) once for all of them: it catches up instead of
+        falling further behind with small batches.
+        """
+        members = [self._sealed.popleft()]
+        while self._sealed and self._sealed[0].encoded == members[0].encoded:
+            members.append(self._sealed.popleft())
+        return _Batch.group(members)
+
+    def _follow(self, group: _Batch) -> bool:
+        """Add the next batch to a live group being sent; False: end its COPY (lock held).
+
+        The group ends on a flush or close, at its deadline (``flush_interval`` after it
+        was taken: rows are committed at most that late), or at ``max_queued_batches``
+        batches' worth of rows (what a crash can lose stays within what memory holds).
+        """
+        if (
+            self._flush_requested
+            or self._closing
+            or time.monotonic() >= group.deadline
+            or group.count() >= self.batch_size * self.max_queued_batches
+        ):
+            return False
+        if self._sealed:
+            if not self._sealed[0].encoded:
+                return False
+            batch = self._sealed.popleft()
+            self._changed.notify_all()  # producers waiting for room
+        elif self._open.encoded:
+            batch = self._open  # even empty: the producer is about to fill it
+            batch.live = True
+        else:
+            return False
+        batch.id = self._new_id()
+        group.members.append(batch)
+        return True
 
     def _run(self) -> None:
         try:
             self._loop()
         except BaseException as error:
             # Only a bug or SystemExit gets here: say so loudly; add() and flush() raise now.
-            self._death = error
+            self._death, self._stopped = error, True
             log.critical(
                 "The writer of %r stopped: %s", self.table_name, _reason(error), exc_info=True
             )
@@ -576,34 +789,57 @@ class BufferedWriter:
             taken = self._take()
             if taken is None and not self.spool.batches():
                 return
-            batch, encoded = taken or ([], None)
-            batch_id = self._new_id()
+            batch = taken or _Batch(encoded=False)
+            for part in batch.parts():
+                part.id = self._new_id()
             try:
-                self._replay(look=not batch)
-                if batch:
-                    self._write(batch_id, batch, encoded)
+                self._replay(look=not batch.count())
+                if batch.members:
+                    self._write_group(batch)
+                elif batch.rows:
+                    self._write(self._id_of(batch), batch.rows, batch)
                 self._maintain()
                 backoff = 0.5
             except (_UnavailableError, *_CONNECTION_ERRORS) as error:
+                self._complete_taken(batch)
                 self._outage(error)
-                if batch:
-                    self._to_spool(batch_id, batch)
+                if batch.count():
+                    self._to_spool_each(batch)
                     self._spool_sealed()
                 elif self._closing:
                     return
                 backoff = self._sleep(backoff)
             except Exception as error:
+                self._complete_taken(batch)
                 self.last_error = _reason(error)
                 log.exception(
                     "Unexpected error in the writer of %r (the batch goes to the spool %s;"
                     " the writer carries on)", self.table_name, self.spool.folder,
                 )  # fmt: skip
                 self._disconnect()
-                if batch:
-                    self._to_spool(batch_id, batch)
+                if batch.count():
+                    self._to_spool_each(batch)
                 elif self._closing:
                     return
                 backoff = self._sleep(backoff)
+
+    @staticmethod
+    def _id_of(batch: _Batch) -> uuid.UUID:
+        assert batch.id is not None  # given when the thread took the batch
+        return batch.id
+
+    def _to_spool_each(self, batch: _Batch) -> None:
+        """Spool a batch, or each batch of a group with its own id."""
+        for part in batch.parts():
+            if part.rows:
+                self._to_spool(self._id_of(part), part.rows)
+
+    def _complete_taken(self, batch: _Batch) -> None:
+        """Complete a batch whose write failed: its rows are final, to spool or split."""
+        with self._changed:
+            for part in batch.parts():
+                self._complete(part)
+            batch.complete = True
 
     def _spool_sealed(self) -> None:
         """During an outage, move every full batch from memory to the spool (in order)."""
@@ -611,7 +847,7 @@ class BufferedWriter:
             with self._changed:
                 if not self._sealed:
                     return
-                rows, _ = self._sealed.popleft()
+                rows = self._sealed.popleft().rows
                 self._changed.notify_all()  # producers waiting for room
             self._to_spool(uuid.uuid4(), rows)
 
@@ -714,15 +950,39 @@ class BufferedWriter:
             log.info("Pruned %d batch ids older than %s from %s", pruned, keep, BATCH_TABLE)
 
     def _write(
-        self, batch_id: uuid.UUID, rows: Sequence[Sequence[Any]], encoded: bytes | None = None
+        self, batch_id: uuid.UUID, rows: Sequence[Sequence[Any]], batch: _Batch | None = None
     ) -> int:
-        """Write a batch; isolate and keep aside rows refused for their content."""
+        """Write a batch; isolate and keep aside rows refused for their content.
+
+        ``batch``, when given, holds ``rows`` and their encoded chunks (it may be live).
+        """
         db = self._database()
         refused: list[tuple[Sequence[Any], str]] = []
-        written = self._write_part(db, batch_id, rows, refused, encoded)
+        written = self._write_part(db, batch_id, rows, refused, batch)
         if refused:
             self._reject(refused)
         return written
+
+    def _write_group(self, group: _Batch) -> None:
+        """Write batches in one COPY; refused, they are written one by one."""
+        db = self._database()
+        # Rows encoded on add() are read from the members' chunks (a live group's grow as
+        # it is sent); the others are encoded by the thread from the members' rows.
+        rows = [] if group.encoded else [row for part in group.members for row in part.rows]
+        try:
+            written = self._copy(db, [], rows, group)
+        except _CONNECTION_ERRORS:
+            raise
+        except Exception as error:
+            if db.connection is None or db.connection.closed:
+                raise psycopg2.InterfaceError(f"connection lost: {_reason(error)}") from error
+            log.debug("A group of %d batches was refused (%s): one by one",
+                      len(group.members), _reason(error))  # fmt: skip
+            for part in group.members:
+                if part.rows:
+                    self._write(self._id_of(part), part.rows)  # split as needed, re-encoded
+            return
+        self.rows_written += written
 
     def _write_part(
         self,
@@ -730,10 +990,10 @@ class BufferedWriter:
         batch_id: uuid.UUID,
         rows: Sequence[Sequence[Any]],
         refused: list[tuple[Sequence[Any], str]],
-        encoded: bytes | None = None,
+        batch: _Batch | None = None,
     ) -> int:
         try:
-            written = self._copy(db, batch_id, rows, encoded)
+            written = self._copy(db, [batch_id], rows, batch)
         except _CONNECTION_ERRORS:
             raise
         except Exception as error:
@@ -758,57 +1018,102 @@ class BufferedWriter:
     def _copy(
         self,
         db: Database,
-        batch_id: uuid.UUID,
+        ids: Sequence[uuid.UUID],
         rows: Sequence[Sequence[Any]],
-        encoded: bytes | None,
+        batch: _Batch | None,
     ) -> int:
-        """Write a batch and its id in one transaction and one round trip; return the rows.
+        """Write a batch and its id (a group: each of its ids) in one transaction.
 
-        The id's INSERT and the COPY go in one query string, run by the server as one
-        implicit transaction (the connection in autocommit for it): no BEGIN, no COMMIT, no
-        second bookkeeping statement. Each libpq call the thread makes is a time it has to
-        win the interpreter back from the producer (up to the 5 ms switch interval), so
-        fewer calls per batch is what lets the writer keep up. A failure anywhere rolls
-        back both; an id already recorded fails the INSERT before the COPY starts.
+        Returns the rows written.
+
+        A batch complete when its COPY starts goes in one round trip: the id's INSERT and
+        the COPY in one query string, run by the server as one implicit transaction (the
+        connection in autocommit for it). Each libpq call the thread makes is a time it has
+        to win the interpreter back from the producer, so fewer calls per batch is what
+        lets the writer keep up; an id already recorded fails the INSERT before the COPY
+        starts. A live group (its batch still filling) is sent as its chunks come and goes
+        on with the batches that follow (:meth:`_follow`), in an explicit transaction:
+        ``BEGIN; COPY``, then each batch's id with its row count and the COMMIT in a second
+        round trip. A failure anywhere rolls back everything.
         """
+        members = batch.members if batch is not None and batch.members else None
         connection = db.require_connection()
         if self._copy_sql is None:
             self._copy_sql = (
-                sql.SQL("; COPY {} ({}) FROM STDIN WITH (FORMAT binary)")
+                sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT binary)")
                 .format(
                     ident(self.table_name, "table name"),
                     sql.SQL(", ").join(ident(c, "column name") for c in self.columns),
                 )
                 .as_string(connection)
             )
-        claim = batches.claiming(BATCH_TABLE, str(batch_id), self.table_name, len(rows))
-        query = claim.as_string(connection) + self._copy_sql
-        if encoded is not None:
-            stream: CopyStream | EncodedStream = EncodedStream(encoded, len(rows))
+        live = batch is not None and not batch.complete
+        if live:
+            query = "BEGIN; " + self._copy_sql
+        else:
+            query = f"{self._claims(connection, ids, rows, members)}; {self._copy_sql}"
+        stream: CopyStream | _BatchStream
+        if batch is not None and batch.encoded:
+            stream = _BatchStream(self, batch)
         else:
             encoder = self._encoder or RowEncoder(db.column_types(self.table_name, self.columns))
             stream = CopyStream(encoder, rows)
         connection.autocommit = True
         try:
             with connection.cursor() as cursor:
-                self._sending = True
-                try:
-                    cursor.copy_expert(query, stream, size=1 << 20)
-                finally:
-                    self._sending = False
+                cursor.copy_expert(query, stream, size=1 << 20)
+                if live:
+                    cursor.execute(f"{self._claims(connection, ids, rows, members)}; COMMIT")
         except psycopg2.Error as error:
+            if batch is not None:
+                self._complete_taken(batch)  # its rows are final: split or spooled
+            self._roll_back(connection)
             if stream.error is not None:  # a bad row, not the server: say which
                 raise stream.error from None
-            if batches.already_written(error):
-                log.info("Batch %s is already in %r: not written twice", batch_id,
+            if batches.already_written(error) and members is None:
+                log.info("Batch %s is already in %r: not written twice", ids[0],
                          self.table_name)  # fmt: skip
                 return 0
+            raise
+        except BaseException:
+            if batch is not None:
+                self._complete_taken(batch)
             raise
         finally:
             stream.close()
             if not connection.closed:
                 connection.autocommit = False
         return stream.rows
+
+    def _claims(
+        self,
+        connection: Any,
+        ids: Sequence[uuid.UUID],
+        rows: Sequence[Sequence[Any]],
+        members: list[_Batch] | None,
+    ) -> str:
+        """Return the statement recording batch ids with their row counts, as text.
+
+        One id for ``rows``, or (a group) each member's id with its rows.
+        """
+        if members is None:
+            claims = [(str(ids[0]), len(rows))]
+        else:
+            claims = [(str(self._id_of(part)), len(part.rows)) for part in members if part.rows]
+        return batches.claiming(BATCH_TABLE, claims, self.table_name).as_string(connection)
+
+    @staticmethod
+    def _roll_back(connection: Any) -> None:
+        """End the explicit transaction of a live batch that failed (if the link still works)."""
+        if connection.closed or (
+            connection.get_transaction_status() == psycopg2.extensions.TRANSACTION_STATUS_IDLE
+        ):
+            return
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("ROLLBACK")
+        except psycopg2.Error as error:
+            log.debug("Rolling back a failed batch: %s", _reason(error))
 
     def _reject(self, refused: Sequence[tuple[Sequence[Any], str]]) -> None:
         path = self.spool.reject(self.table_name, self.columns, refused)
