@@ -140,6 +140,13 @@ def _port(text: str) -> int:
     return value
 
 
+def _remote_port(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 65535:  # 0 only means "any" when binding
+        raise ValueError(text)
+    return value
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
@@ -147,9 +154,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _positive_float(text: str) -> float:
+MAX_SECONDS_TEXT = "1e9"
+"""The longest time limit as the errors say it."""
+MAX_SECONDS = float(MAX_SECONDS_TEXT)
+"""Longest time limit: sockets and sleeps refuse much longer ones (and ``inf``) with an
+OverflowError when they are used, far from the option that said it."""
+
+
+def _seconds(text: str) -> float:
     value = float(text)
-    if not value > 0:  # also refuses nan
+    if not 0 < value <= MAX_SECONDS:  # also refuses nan and inf
         raise ValueError(text)
     return value
 
@@ -161,15 +175,15 @@ def _yes_no(text: str) -> bool:
         raise ValueError(text) from None
 
 
-WHOLE_NUMBER = ValueKind(int, "a whole number")
-"""Any whole number (the port of a client or fleet file, as its errors have always said)."""
 PORT = ValueKind(_port, "a whole number from 0 to 65535")
 """A TCP port to bind (0: one the system picks)."""
+REMOTE_PORT = ValueKind(_remote_port, "a whole number from 1 to 65535")
+"""The TCP port of a daemon to connect to (a client's or a fleet file's)."""
 COUNT = ValueKind(_positive_int, "a whole number above 0")
 """How many of something."""
 BYTES = ValueKind(_positive_int, "a number of bytes above 0")
 """A size limit."""
-SECONDS = ValueKind(_positive_float, "a number of seconds above 0")
+SECONDS = ValueKind(_seconds, f"a number of seconds above 0 and at most {MAX_SECONDS_TEXT}")
 """A time limit (0 would turn waiting into not waiting at all)."""
 YES_NO = ValueKind(_yes_no, f"one of {', '.join(configparser.ConfigParser.BOOLEAN_STATES)}")
 """A switch, in the words :class:`configparser.ConfigParser` accepts."""
