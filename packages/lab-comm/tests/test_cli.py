@@ -355,3 +355,33 @@ def test_a_client_key_without_its_certificate_is_an_error(
     )
     with pytest.raises(ValueError, match="tls_key given without tls_cert"):
         Client(port=1, tls_key=str(key))
+
+
+def test_config_files_that_cannot_be_read_or_parsed_are_named_plainly(tmp_path: Path) -> None:
+    folder = run_cli("send", "--config", str(tmp_path), "status")
+    assert (folder.returncode, folder.stderr) == (
+        2,
+        f"error: cannot read the config file {tmp_path}: Is a directory\n",
+    )
+    fleet = run_cli("fleet", str(tmp_path))
+    assert (fleet.returncode, fleet.stderr) == (
+        2,
+        f"error: cannot read the config file {tmp_path}: Is a directory\n",
+    )
+    ini = tmp_path / "client.ini"
+    ini.write_text("[Overall]\nhost = 127.0.0.1\nport = 1\n\n[Overall]\nport = 2\n")
+    twice = run_cli("send", "--config", str(ini), "status")
+    assert (twice.returncode, twice.stderr) == (
+        2,
+        f"error: While reading from '{ini}' [line  5]: section 'Overall' already exists\n",
+    )
+
+
+def test_an_empty_host_in_the_client_config_is_an_error_naming_it(tmp_path: Path) -> None:
+    ini = tmp_path / "client.ini"
+    ini.write_text("[Overall]\nhost =\nport = 1507\n")
+    with pytest.raises(ConfigValueError) as caught:
+        Client(config_file=str(ini))
+    assert str(caught.value) == f"[Overall] host = '' in {ini} is not a host name or address"
+    result = run_cli("send", "--config", str(ini), "status")
+    assert (result.returncode, result.stderr) == (2, f"error: {caught.value}\n")

@@ -258,3 +258,11 @@ def test_a_port_argument_out_of_range_is_refused_before_binding(tmp_path: Path, 
         ValueError, match=f"port must be a whole number from 0 to 65535, not {port}"
     ):
         Server(pid_file_name=str(tmp_path / "d.pid"), port=port)
+
+
+def test_a_config_path_that_cannot_be_read_is_an_error_not_a_missing_file(tmp_path: Path) -> None:
+    # A folder is what a typo in a path often names; configparser skipped it as missing.
+    with pytest.raises(ConfigValueError) as caught:
+        _daemon(tmp_path, tmp_path)
+    assert str(caught.value) == f"cannot read the config file {tmp_path}: Is a directory"
+    assert not (tmp_path / "d.pid").exists()

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from lab_utils.custom_logging import CustomLogger, getLogger
 from lab_utils.socket_comm.inifile import (
+    HOST,
     REMOTE_PORT,
     get_text,
     read_ini,
@@ -163,7 +164,8 @@ class Client:
         try:
             parser = read_ini(config_file)
             require_section(parser, section, config_file)
-            self.host = get_text(parser, section, "host", config_file)
+            host = get_text(parser, section, "host", config_file)
+            self.host = HOST.read(host, section, "host", config_file)
             port = get_text(parser, section, "port", config_file)
             self.port = REMOTE_PORT.read(port, section, "port", config_file)
         except configparser.Error as error:

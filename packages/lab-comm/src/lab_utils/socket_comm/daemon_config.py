@@ -93,8 +93,9 @@ def read_overall(
     Raises
     ------
     ConfigValueError
-        A value cannot be read, or ``secret_file`` or a TLS file names a file that cannot
-        be read. An empty path names no file (as if the option were absent).
+        The file exists but cannot be read (a folder, no permission), a value cannot be
+        read, or ``secret_file`` or a TLS file names a file that cannot be read. An empty
+        path names no file (as if the option were absent).
     configparser.Error
         The file is not a valid INI file.
     """

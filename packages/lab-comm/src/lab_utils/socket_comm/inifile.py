@@ -43,22 +43,31 @@ def load_ini(path: str | Path) -> configparser.ConfigParser | None:
     Returns
     -------
     configparser.ConfigParser or None
-        The parsed file, or None when it does not exist or cannot be opened.
+        The parsed file, or None when it does not exist.
 
     Raises
     ------
     ConfigValueError
-        The file is not UTF-8 text.
+        The file exists but cannot be read (a folder, no permission), or is not UTF-8
+        text.
     configparser.Error
-        The file is not valid INI.
+        The file is not valid INI; the message names it.
     """
     file = Path(path).expanduser()
     parser = configparser.ConfigParser()
+    # Read here, not by ConfigParser.read: it skips a file it cannot open, and a folder
+    # or a file without permission would pass for a missing one.
     try:
-        found = parser.read(file, encoding="utf-8")
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
     except UnicodeDecodeError as error:
         raise ConfigValueError(f"{file} is not UTF-8 text: {error}") from None
-    return parser if found else None
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise ConfigValueError(f"cannot read the config file {file}: {reason}") from None
+    parser.read_string(text, source=str(file))
+    return parser
 
 
 def read_ini(path: str | Path) -> configparser.ConfigParser:
@@ -133,6 +142,12 @@ class ValueKind(Generic[T]):
             ) from None
 
 
+def _host(text: str) -> str:
+    if not text:  # "" would reach no daemon, and bind a daemon to every address
+        raise ValueError(text)
+    return text
+
+
 def _port(text: str) -> int:
     value = int(text)
     if not 0 <= value <= 65535:
@@ -175,6 +190,9 @@ def _yes_no(text: str) -> bool:
         raise ValueError(text) from None
 
 
+HOST = ValueKind(_host, "a host name or address")
+"""The address of a daemon to connect to (a client's; the fleet file's defaults to
+``localhost``)."""
 PORT = ValueKind(_port, "a whole number from 0 to 65535")
 """A TCP port to bind (0: one the system picks)."""
 REMOTE_PORT = ValueKind(_remote_port, "a whole number from 1 to 65535")
