@@ -385,3 +385,17 @@ def test_an_empty_host_in_the_client_config_is_an_error_naming_it(tmp_path: Path
     assert str(caught.value) == f"[Overall] host = '' in {ini} is not a host name or address"
     result = run_cli("send", "--config", str(ini), "status")
     assert (result.returncode, result.stderr) == (2, f"error: {caught.value}\n")
+
+
+def test_an_empty_secret_is_refused_not_authentication_turned_off(tmp_path: Path) -> None:
+    for empty in ("", b""):
+        with pytest.raises(ValueError, match="the shared secret is empty"):
+            Server(pid_file_name=str(tmp_path / "d.pid"), port=0, secret=empty)
+        with pytest.raises(ValueError, match="the shared secret is empty"):
+            Client(port=1, secret=empty)
+    assert not (tmp_path / "d.pid").exists()
+    result = run_cli("send", "--port", "1", "--secret", "", "status")
+    assert (result.returncode, result.stderr) == (
+        2,
+        "error: --secret is empty: give the secret, or leave the option out\n",
+    )

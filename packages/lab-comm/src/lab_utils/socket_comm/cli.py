@@ -242,6 +242,8 @@ def secret_of(args: argparse.Namespace) -> bytes | None:
         except ValueError as error:
             raise CommandLineError(str(error), cause=error) from None
     if args.secret is not None:
+        if not args.secret:  # an unset variable in `--secret "$X"`: never no secret silently
+            raise CommandLineError("--secret is empty: give the secret, or leave the option out")
         return str(args.secret).encode()
     from_env = os.environ.get(SECRET_VARIABLE, "")
     return from_env.encode() if from_env else None

@@ -27,6 +27,7 @@ from lab_utils.socket_comm.wire import (
     MAX_HEADER,
     frame,
     parse_header,
+    secret_bytes,
     sign,
 )
 
@@ -80,8 +81,8 @@ class Client:
     Raises
     ------
     ValueError
-        ``port`` is not from 1 to 65535, ``protocol`` is unknown, or ``tls_key`` is given
-        without ``tls_cert``.
+        ``port`` is not from 1 to 65535, ``protocol`` is unknown, ``secret`` is empty, or
+        ``tls_key`` is given without ``tls_cert``.
     configparser.Error
         The config file is missing, has no ``[Overall]`` section, lacks an option or holds
         a value that is not usable; the message names the file.
@@ -128,7 +129,7 @@ class Client:
             if not 1 <= self.port <= 65535:  # else a raw OverflowError at the first send
                 raise ValueError(f"port must be a whole number from 1 to 65535, not {port!r}")
         if secret is not None:
-            self.secret = secret.encode() if isinstance(secret, str) else secret
+            self.secret = secret_bytes(secret)
         elif secret_file is not None:
             self.secret = read_secret_file(secret_file, "secret_file")
         self.timeout = timeout

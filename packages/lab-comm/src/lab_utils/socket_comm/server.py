@@ -31,7 +31,7 @@ from lab_utils.socket_comm.parser import ArgumentParser, MessageError
 from lab_utils.socket_comm.protocol import AUTH_REQUIRED, Protocol
 from lab_utils.socket_comm.tls import server_context
 from lab_utils.socket_comm.transport import Transport
-from lab_utils.socket_comm.wire import DEFAULT_MAX_MESSAGE, Verifier
+from lab_utils.socket_comm.wire import DEFAULT_MAX_MESSAGE, Verifier, secret_bytes
 
 if TYPE_CHECKING:
     from lab_utils.socket_comm.threaded import DaemonThread
@@ -82,6 +82,9 @@ class Server:
 
     Raises
     ------
+    ValueError
+        ``secret`` is empty (it would turn authentication off), or ``port`` is not from 0
+        to 65535.
     zc.lockfile.LockError
         Another daemon holds the PID lock.
     configparser.Error
@@ -179,7 +182,7 @@ class Server:
         if pid_file_name is not None:
             self.pid_file_name = pid_file_name
         if secret is not None:
-            self.secret = secret.encode() if isinstance(secret, str) else secret
+            self.secret = secret_bytes(secret)
         for option, value in (("tls_cert", tls_cert), ("tls_key", tls_key), ("tls_ca", tls_ca)):
             if value is not None:
                 setattr(self, option, value)
