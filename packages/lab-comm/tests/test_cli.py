@@ -319,8 +319,10 @@ def test_ports_out_of_range_are_usage_errors_naming_the_range(
     port: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["send", f"--port={port}", "status"]) == 2
-    err = capsys.readouterr().err
-    assert err.endswith(f"error: argument --port: give a port from 1 to 65535, not {port!r}\n")
+    assert capsys.readouterr().err == (  # one line and a hint, as lab-db's
+        f"error: argument --port: give a port from 1 to 65535, not {port!r}\n"
+        "hint: python -m lab_utils.socket_comm send --help\n"
+    )
     ini = tmp_path / "client.ini"
     ini.write_text(f"[Overall]\nhost = 127.0.0.1\nport = {port}\n")
     assert main(["send", "--config", str(ini), "status"]) == 2

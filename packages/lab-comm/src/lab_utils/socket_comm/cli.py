@@ -17,6 +17,7 @@ import sys
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 from lab_utils.custom_logging import getLogger
 from lab_utils.socket_comm.__about__ import __version__
@@ -52,6 +53,17 @@ class CommandLineError(Exception):
         self.what = what
         self.hint = hint
         self.cause = cause
+
+
+class CommandLineParser(argparse.ArgumentParser):
+    """argparse with the suite's one-line usage errors (exit status 2), as ``lab-db``'s.
+
+    Its subcommands' parsers are of this class too (argparse makes them of the parent's).
+    """
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``error: message`` and a hint, then exit with status 2 (not the usage)."""
+        self.exit(2, f"error: {message}\nhint: {self.prog} --help\n")
 
 
 def connection_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
@@ -178,7 +190,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     """
     from lab_utils.socket_comm import fleet, shell  # the subcommands import this module
 
-    parser = argparse.ArgumentParser(
+    parser = CommandLineParser(
         prog=prog or _prog(),
         description="Talk to lab_utils.socket_comm daemons: send a command, open a shell,"
         " or see a fleet of daemons at a glance.",

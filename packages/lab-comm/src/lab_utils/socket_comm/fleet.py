@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from lab_utils.custom_logging import colour_wanted
-from lab_utils.socket_comm.cli import CommandLineError, general_options, seconds
+from lab_utils.socket_comm.cli import CommandLineError, CommandLineParser, general_options, seconds
 from lab_utils.socket_comm.client import PROTOCOLS, Client
 from lab_utils.socket_comm.connection_errors import (
     ERROR_REPLIES,
@@ -355,7 +355,7 @@ def run_fleet(args: argparse.Namespace) -> int:
         return status
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(commands: argparse._SubParsersAction[CommandLineParser]) -> None:
     """Add the ``fleet`` subcommand to the command line's subparsers."""
     fleet = commands.add_parser(
         "fleet",
