@@ -159,7 +159,6 @@ def test_one_overall_file_serves_daemon_and_client_without_warnings(
         "[Overall]\nhost = 127.0.0.1\nport = 1600\nsecret_file = cryo.key\n"
         "connection_timeout = 10\nmax_connections = 8\nmax_message_size = 1024\n"
         "tls_cert = server.pem\ntls_key = server.key\ntls_ca = lab-ca.pem\n"
-        "timeout = 5\npersistent = yes\ntls = no\n"
     )
     with caplog.at_level(logging.DEBUG):
         server = _daemon(tmp_path, config)
@@ -266,3 +265,17 @@ def test_a_config_path_that_cannot_be_read_is_an_error_not_a_missing_file(tmp_pa
         _daemon(tmp_path, tmp_path)
     assert str(caught.value) == f"cannot read the config file {tmp_path}: Is a directory"
     assert not (tmp_path / "d.pid").exists()
+
+
+def test_options_that_nothing_reads_are_reported_not_taken_in_silence(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Neither the daemon nor Client.config reads these: a client's timeout or TLS switch
+    # written here would do nothing.
+    config = tmp_path / "daemon.ini"
+    config.write_text("[Overall]\nport = 0\ntimeout = 5\npersistent = yes\ntls = yes\n")
+    with caplog.at_level(logging.WARNING):
+        _daemon(tmp_path, config).close()
+    messages = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert messages[0].startswith(f"Unknown option 'timeout' in [Overall] of {config}")
+    assert [m.split("'")[1] for m in messages] == ["timeout", "persistent", "tls"]

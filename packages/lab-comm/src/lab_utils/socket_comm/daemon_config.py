@@ -47,11 +47,11 @@ OPTIONS: dict[str, ValueKind[Any] | None] = {
 TLS_FILES = ("tls_cert", "tls_key", "tls_ca")
 """The PEM files a daemon's TLS reads."""
 
-CLIENT_OPTIONS = ("host", "port", "secret_file", "timeout", "persistent", "tls")
-"""Options a client may read from the same file (the daemon's own file will do for a client
-on the same machine): :meth:`Client.config <lab_utils.socket_comm.Client.config>` reads
-``host``, ``port`` and ``secret_file``, which the daemon reads too; the others the daemon
-ignores without a warning."""
+CLIENT_OPTIONS = ("host", "port", "secret_file")
+"""Options a client reads from the same file (the daemon's own file will do for a client on
+the same machine): :meth:`Client.config <lab_utils.socket_comm.Client.config>` reads
+``host``, ``port`` and ``secret_file``, which the daemon reads too. Options nobody reads
+(a client's ``timeout``, say) are reported like any unknown option, not taken in silence."""
 
 
 def known_options(extra_options: Iterable[str] = ()) -> list[str]:
