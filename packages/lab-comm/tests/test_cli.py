@@ -379,7 +379,7 @@ def test_config_files_that_cannot_be_read_or_parsed_are_named_plainly(tmp_path: 
     )
 
 
-def test_an_empty_host_in_the_client_config_is_an_error_naming_it(tmp_path: Path) -> None:
+def test_an_empty_host_in_the_client_config_or_flag_is_an_error_naming_it(tmp_path: Path) -> None:
     ini = tmp_path / "client.ini"
     ini.write_text("[Overall]\nhost =\nport = 1507\n")
     with pytest.raises(ConfigValueError) as caught:
@@ -387,6 +387,12 @@ def test_an_empty_host_in_the_client_config_is_an_error_naming_it(tmp_path: Path
     assert str(caught.value) == f"[Overall] host = '' in {ini} is not a host name or address"
     result = run_cli("send", "--config", str(ini), "status")
     assert (result.returncode, result.stderr) == (2, f"error: {caught.value}\n")
+    flag = run_cli("send", "--host", "", "--port", "1507", "status")
+    assert (flag.returncode, flag.stderr) == (
+        2,
+        "error: argument --host: give a host name or address, not an empty one\n"
+        "hint: python -m lab_utils.socket_comm send --help\n",
+    )
 
 
 def test_an_empty_secret_is_refused_not_authentication_turned_off(tmp_path: Path) -> None:

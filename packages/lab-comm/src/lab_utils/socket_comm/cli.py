@@ -78,7 +78,9 @@ def connection_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
         return argparse.SUPPRESS if suppress else value
 
     group = parser.add_argument_group("daemon")
-    group.add_argument("--host", default=default(None), help="daemon address (default localhost)")
+    group.add_argument(
+        "--host", type=host_name, default=default(None), help="daemon address (default localhost)"
+    )
     group.add_argument(
         "--port", type=port_number, default=default(None), help="daemon port (default 1507)"
     )
@@ -119,6 +121,19 @@ def connection_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
         help="its private key, if not in --tls-cert",
     )
     general_options(parser, suppress)
+
+
+def host_name(text: str) -> str:
+    """Parse the address of a daemon (an argparse ``type``): not empty.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        ``text`` is empty or blank (an unset variable in ``--host "$X"``).
+    """
+    if not text.strip():
+        raise argparse.ArgumentTypeError("give a host name or address, not an empty one")
+    return text.strip()
 
 
 def port_number(text: str) -> int:
