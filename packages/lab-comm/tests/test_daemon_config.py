@@ -279,3 +279,16 @@ def test_options_that_nothing_reads_are_reported_not_taken_in_silence(
     messages = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert messages[0].startswith(f"Unknown option 'timeout' in [Overall] of {config}")
     assert [m.split("'")[1] for m in messages] == ["timeout", "persistent", "tls"]
+
+
+def test_an_empty_host_still_binds_every_address_but_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = tmp_path / "daemon.ini"
+    config.write_text("[Overall]\nhost =\nport = 0\n")
+    with caplog.at_level(logging.WARNING):
+        server = _daemon(tmp_path, config)
+    server.close()
+    assert server.host == ""  # 0.4's meaning kept
+    (message,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert message.startswith(f"Empty host in [Overall] of {config}: listening on every address")

@@ -127,6 +127,14 @@ def read_overall(
                 values[option] = str(resolve_path(text, path))
         else:
             values[option] = kind.read(text, SECTION, option, path)
+    if values.get("host") == "":
+        # As in 0.4 an empty host binds every address; that reaches the network, so say it.
+        logger.warning(
+            "Empty host in [%s] of %s: listening on every address (write 0.0.0.0 or :: to"
+            " mean it, or localhost for this machine only)",
+            SECTION,
+            path,
+        )
     for option in TLS_FILES:
         if option in values:
             try:  # now, not when the daemon starts: then the file and option are named
