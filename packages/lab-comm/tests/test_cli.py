@@ -266,7 +266,7 @@ def test_a_persistent_client_outlives_the_daemon_closing_an_idle_connection(
 
 def test_timeouts_must_be_positive_seconds(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--timeout", "0", "send", "status"]) == 2
-    assert "give a number of seconds above 0, not 0" in capsys.readouterr().err
+    assert "give a number of seconds above 0 and at most 1e9, not 0" in capsys.readouterr().err
     assert main(["send", "--timeout", "soon", "status"]) == 2
     assert "not a number of seconds: 'soon'" in capsys.readouterr().err
 
@@ -280,3 +280,130 @@ def test_a_tls_ca_file_without_certificates_is_named(
     err = capsys.readouterr().err
     assert err.startswith("error: the TLS files hold no usable certificate or key: ")
     assert err.endswith(f" ({not_pem})\n")
+
+
+def test_an_empty_secret_file_means_none_for_daemon_and_client_alike(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ini = tmp_path / "cryo.ini"
+    ini.write_text("[Overall]\nhost = 127.0.0.1\nport = 0\nsecret_file =\n")
+    with Recorder(tmp_path / "d.pid").start_in_thread() as running:
+        server = Server(str(ini), str(tmp_path / "e.pid"))  # the same file, read by a daemon
+        server.close()
+        assert server.secret is None
+        ini.write_text(f"[Overall]\nhost = 127.0.0.1\nport = {running.address}\nsecret_file =\n")
+        assert Client(config_file=str(ini)).secret is None
+        assert main(["send", "--config", str(ini), "ping"]) == 0
+        assert capsys.readouterr().out == "pong\n"
+
+
+def test_a_secret_file_naming_a_folder_is_one_error_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "keys").mkdir()
+    ini = tmp_path / "cryo.ini"
+    ini.write_text("[Overall]\nhost = 127.0.0.1\nport = 1\nsecret_file = keys\n")
+    result = run_cli("send", "--config", str(ini), "status")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"error: secret_file of [Overall] in {ini}: cannot read the secret file: Is a directory"
+        f" ({tmp_path / 'keys'})\n"
+    )
+    flag = run_cli("send", "--port", "1", "--secret-file", str(tmp_path / "keys"), "status")
+    assert flag.returncode == 2
+    assert flag.stderr == (
+        f"error: --secret-file: cannot read the secret file: Is a directory ({tmp_path / 'keys'})\n"
+    )
+
+
+@pytest.mark.parametrize("port", ["0", "-1", "70000", "15o7"])
+def test_ports_out_of_range_are_usage_errors_naming_the_range(
+    port: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["send", f"--port={port}", "status"]) == 2
+    assert capsys.readouterr().err == (  # one line and a hint, as lab-db's
+        f"error: argument --port: give a port from 1 to 65535, not {port!r}\n"
+        "hint: python -m lab_utils.socket_comm send --help\n"
+    )
+    ini = tmp_path / "client.ini"
+    ini.write_text(f"[Overall]\nhost = 127.0.0.1\nport = {port}\n")
+    assert main(["send", "--config", str(ini), "status"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: [Overall] port = {port!r} in {ini} is not a whole number from 1 to 65535\n"
+    )
+    if port.lstrip("-").isdigit():
+        with pytest.raises(
+            ValueError, match=f"port must be a whole number from 1 to 65535, not {port}"
+        ):
+            Client(port=int(port))
+
+
+def test_an_endless_timeout_is_refused_before_it_overflows(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for value in ("inf", "1e300", "nan"):
+        assert main(["send", "--port", "1", "--timeout", value, "status"]) == 2
+        err = capsys.readouterr().err
+        assert f"give a number of seconds above 0 and at most 1e9, not {value}" in err
+        assert "unexpected" not in err
+
+
+def test_a_client_key_without_its_certificate_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = tmp_path / "client.key"
+    key.write_text("")
+    assert main(["send", "--port", "1", "--tls-key", str(key), "status"]) == 2
+    assert capsys.readouterr().err == (
+        "error: --tls-key given without --tls-cert: give the certificate too\n"
+    )
+    with pytest.raises(ValueError, match="tls_key given without tls_cert"):
+        Client(port=1, tls_key=str(key))
+
+
+def test_config_files_that_cannot_be_read_or_parsed_are_named_plainly(tmp_path: Path) -> None:
+    folder = run_cli("send", "--config", str(tmp_path), "status")
+    assert (folder.returncode, folder.stderr) == (
+        2,
+        f"error: cannot read the config file {tmp_path}: Is a directory\n",
+    )
+    fleet = run_cli("fleet", str(tmp_path))
+    assert (fleet.returncode, fleet.stderr) == (
+        2,
+        f"error: cannot read the config file {tmp_path}: Is a directory\n",
+    )
+    ini = tmp_path / "client.ini"
+    ini.write_text("[Overall]\nhost = 127.0.0.1\nport = 1\n\n[Overall]\nport = 2\n")
+    twice = run_cli("send", "--config", str(ini), "status")
+    assert (twice.returncode, twice.stderr) == (
+        2,
+        f"error: While reading from '{ini}' [line  5]: section 'Overall' already exists\n",
+    )
+
+
+def test_an_empty_host_in_the_client_config_or_flag_is_an_error_naming_it(tmp_path: Path) -> None:
+    ini = tmp_path / "client.ini"
+    ini.write_text("[Overall]\nhost =\nport = 1507\n")
+    with pytest.raises(ConfigValueError) as caught:
+        Client(config_file=str(ini))
+    assert str(caught.value) == f"[Overall] host = '' in {ini} is not a host name or address"
+    result = run_cli("send", "--config", str(ini), "status")
+    assert (result.returncode, result.stderr) == (2, f"error: {caught.value}\n")
+    flag = run_cli("send", "--host", "", "--port", "1507", "status")
+    assert (flag.returncode, flag.stderr) == (
+        2,
+        "error: argument --host: give a host name or address, not an empty one\n"
+        "hint: python -m lab_utils.socket_comm send --help\n",
+    )
+
+
+def test_an_empty_secret_is_refused_not_authentication_turned_off(tmp_path: Path) -> None:
+    for empty in ("", b""):
+        with pytest.raises(ValueError, match="the shared secret is empty"):
+            Server(pid_file_name=str(tmp_path / "d.pid"), port=0, secret=empty)
+        with pytest.raises(ValueError, match="the shared secret is empty"):
+            Client(port=1, secret=empty)
+    assert not (tmp_path / "d.pid").exists()
+    result = run_cli("send", "--port", "1", "--secret", "", "status")
+    assert (result.returncode, result.stderr) == (
+        2,
+        "error: --secret is empty: give the secret, or leave the option out\n",
+    )

@@ -78,7 +78,9 @@ def test_options_the_subclass_reads_itself_are_not_reported(
     [
         ("port = abc", "port", "a whole number from 0 to 65535"),
         ("port = 70000", "port", "a whole number from 0 to 65535"),
+        ("port = -1", "port", "a whole number from 0 to 65535"),
         ("connection_timeout = soon", "connection_timeout", "a number of seconds above 0"),
+        ("connection_timeout = inf", "connection_timeout", "and at most 1e9"),
         ("max_connections = 0", "max_connections", "a whole number above 0"),
     ],
 )
@@ -150,12 +152,13 @@ def test_one_overall_file_serves_daemon_and_client_without_warnings(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     (tmp_path / "cryo.key").write_text("s3cret\n")
+    for pem in ("server.pem", "server.key", "lab-ca.pem"):  # read when the daemon starts
+        (tmp_path / pem).write_text("")
     config = tmp_path / "daemon.ini"
     config.write_text(
         "[Overall]\nhost = 127.0.0.1\nport = 1600\nsecret_file = cryo.key\n"
         "connection_timeout = 10\nmax_connections = 8\nmax_message_size = 1024\n"
         "tls_cert = server.pem\ntls_key = server.key\ntls_ca = lab-ca.pem\n"
-        "timeout = 5\npersistent = yes\ntls = no\n"
     )
     with caplog.at_level(logging.DEBUG):
         server = _daemon(tmp_path, config)
@@ -186,3 +189,106 @@ def test_an_empty_secret_file_is_an_error_naming_it_and_the_config(tmp_path: Pat
     assert str(tmp_path / "cryo.key") in str(caught.value)
     assert str(config) in str(caught.value)
     assert "is empty" in str(caught.value)
+
+
+def test_an_empty_path_names_no_file_as_in_the_client_and_the_fleet(tmp_path: Path) -> None:
+    config = tmp_path / "daemon.ini"
+    config.write_text(
+        "[Overall]\nhost = 127.0.0.1\nport = 0\nsecret_file =\ntls_cert =\ntls_key =\ntls_ca =\n"
+    )
+    server = _daemon(tmp_path, config)
+    assert (server.secret, server.tls_cert, server.tls_key, server.tls_ca) == (None,) * 4
+    with server.start_in_thread() as running:  # plain text, no secret asked
+        assert Client(host="127.0.0.1", port=running.address).send_message("ping") == "pong"
+    fleet = tmp_path / "fleet.ini"
+    fleet.write_text("[cryo]\nport = 1507\nsecret_file =\ntls_ca =\n")
+    (member,), _ = read_fleet(fleet)
+    assert (member.secret_file, member.tls_ca) == (None, None)
+
+
+@pytest.mark.parametrize("option", ["secret_file", "tls_cert", "tls_key", "tls_ca"])
+def test_a_file_option_naming_a_folder_or_nothing_is_one_error_naming_it(
+    tmp_path: Path, option: str
+) -> None:
+    (tmp_path / "keys").mkdir()
+    config = tmp_path / "daemon.ini"
+    cert = "" if option == "tls_cert" else "tls_cert = server.pem\n"
+    (tmp_path / "server.pem").write_text("")
+    for value, reason in [("keys", "Is a directory"), ("keys/gone", "No such file or directory")]:
+        config.write_text(f"[Overall]\nport = 0\n{cert}{option} = {value}\n")
+        with pytest.raises(ConfigValueError) as caught:
+            _daemon(tmp_path, config)
+        assert str(caught.value) == (
+            f"{option} {tmp_path / value} named in [Overall] of {config} cannot be read: {reason}"
+        )
+
+
+def test_tls_files_given_as_arguments_are_named_when_the_daemon_starts(tmp_path: Path) -> None:
+    pid = tmp_path / "d.pid"
+    server = Server(pid_file_name=str(pid), host="127.0.0.1", port=0, tls_cert=str(tmp_path))
+    with pytest.raises(IsADirectoryError) as caught:
+        server.start_in_thread()
+    assert (caught.value.strerror, caught.value.filename) == (
+        "TLS file is not a file (tls_cert)",
+        str(tmp_path),
+    )
+    assert not pid.exists()  # the lock is released on this way out too
+    bad_pem = tmp_path / "server.pem"
+    bad_pem.write_text("not a certificate\n")
+    server = Server(pid_file_name=str(pid), host="127.0.0.1", port=0, tls_cert=str(bad_pem))
+    with pytest.raises(OSError, match=f"no usable certificate or key in tls_cert {bad_pem}: "):
+        server.start_in_thread()
+
+
+def test_tls_key_or_ca_without_a_certificate_is_an_error_not_plain_text(tmp_path: Path) -> None:
+    (tmp_path / "lab-ca.pem").write_text("")
+    config = tmp_path / "daemon.ini"
+    config.write_text("[Overall]\nport = 0\ntls_ca = lab-ca.pem\n")
+    with pytest.raises(ConfigValueError, match=r"^tls_ca given without tls_cert: TLS needs a cert"):
+        _daemon(tmp_path, config)
+    with pytest.raises(ConfigValueError, match=r"^tls_key given without tls_cert"):
+        Server(pid_file_name=str(tmp_path / "d.pid"), port=0, tls_key=str(tmp_path / "k.pem"))
+    assert not (tmp_path / "d.pid").exists()
+
+
+@pytest.mark.parametrize("port", [-1, 65536])
+def test_a_port_argument_out_of_range_is_refused_before_binding(tmp_path: Path, port: int) -> None:
+    with pytest.raises(
+        ValueError, match=f"port must be a whole number from 0 to 65535, not {port}"
+    ):
+        Server(pid_file_name=str(tmp_path / "d.pid"), port=port)
+
+
+def test_a_config_path_that_cannot_be_read_is_an_error_not_a_missing_file(tmp_path: Path) -> None:
+    # A folder is what a typo in a path often names; configparser skipped it as missing.
+    with pytest.raises(ConfigValueError) as caught:
+        _daemon(tmp_path, tmp_path)
+    assert str(caught.value) == f"cannot read the config file {tmp_path}: Is a directory"
+    assert not (tmp_path / "d.pid").exists()
+
+
+def test_options_that_nothing_reads_are_reported_not_taken_in_silence(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Neither the daemon nor Client.config reads these: a client's timeout or TLS switch
+    # written here would do nothing.
+    config = tmp_path / "daemon.ini"
+    config.write_text("[Overall]\nport = 0\ntimeout = 5\npersistent = yes\ntls = yes\n")
+    with caplog.at_level(logging.WARNING):
+        _daemon(tmp_path, config).close()
+    messages = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert messages[0].startswith(f"Unknown option 'timeout' in [Overall] of {config}")
+    assert [m.split("'")[1] for m in messages] == ["timeout", "persistent", "tls"]
+
+
+def test_an_empty_host_still_binds_every_address_but_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = tmp_path / "daemon.ini"
+    config.write_text("[Overall]\nhost =\nport = 0\n")
+    with caplog.at_level(logging.WARNING):
+        server = _daemon(tmp_path, config)
+    server.close()
+    assert server.host == ""  # 0.4's meaning kept
+    (message,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert message.startswith(f"Empty host in [Overall] of {config}: listening on every address")

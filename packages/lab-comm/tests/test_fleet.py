@@ -218,7 +218,7 @@ def test_fleet_file_problems_are_one_line_errors(
     fleet.write_text("[cryostat]\nport = 15o7\n")
     assert main(["fleet", str(fleet)]) == 2
     assert capsys.readouterr().err == (
-        f"error: [cryostat] port = '15o7' in {fleet} is not a whole number\n"
+        f"error: [cryostat] port = '15o7' in {fleet} is not a whole number from 1 to 65535\n"
     )
     fleet.write_text("# nothing yet\n")
     assert main(["fleet", str(fleet)]) == 2
@@ -301,13 +301,39 @@ def test_states_are_coloured_only_when_asked_and_never_with_no_color(
 def test_fleet_values_are_read_as_the_daemon_s_are(tmp_path: Path) -> None:
     fleet = tmp_path / "fleet.ini"
     for line, accepted in [
-        ("timeout = 0", "a number of seconds above 0"),
-        ("timeout = soon", "a number of seconds above 0"),
+        ("timeout = 0", "a number of seconds above 0 and at most 1e9"),
+        ("timeout = soon", "a number of seconds above 0 and at most 1e9"),
+        ("timeout = inf", "a number of seconds above 0 and at most 1e9"),
+        ("port = 0", "a whole number from 1 to 65535"),
+        ("port = 70000", "a whole number from 1 to 65535"),
+        ("port = -1", "a whole number from 1 to 65535"),
         ("tls = maybe", "one of 1, yes, true, on, 0, no, false, off"),
         ("protocol = udp", "one of auto, framed, legacy"),
     ]:
-        fleet.write_text(f"[cryostat]\nport = 1507\n{line}\n")
         option, value = line.split(" = ")
+        fleet.write_text(f"[cryostat]\n{'' if option == 'port' else 'port = 1507'}\n{line}\n")
         with pytest.raises(ConfigValueError) as caught:
             read_fleet(fleet)
         assert str(caught.value) == f"[cryostat] {option} = {value!r} in {fleet} is not {accepted}"
+
+
+def test_an_empty_secret_file_names_none_and_a_folder_is_named(
+    lab: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "keys").mkdir()
+    fleet = write_fleet(
+        tmp_path / "fleet.ini",
+        {
+            "cryostat": {"host": "127.0.0.1", "port": lab["cryo"].port, "secret_file": ""},
+            "magnet": {"host": "127.0.0.1", "port": lab["guarded"].port, "secret_file": "keys"},
+        },
+    )
+    members, _ = read_fleet(fleet)
+    assert members[0].secret_file is None  # as the daemon and the client read it
+    assert main(["fleet", str(fleet)]) == 1
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[2:]}
+    assert rows["cryostat"].split()[2] == "up"
+    assert rows["magnet"].split()[2] == "error"
+    assert rows["magnet"].endswith(
+        f"secret_file: cannot read the secret file: Is a directory ({tmp_path / 'keys'})"
+    )

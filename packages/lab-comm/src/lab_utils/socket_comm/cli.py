@@ -13,17 +13,18 @@ import configparser
 import contextlib
 import logging
 import os
-import ssl
 import sys
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 from lab_utils.custom_logging import getLogger
 from lab_utils.socket_comm.__about__ import __version__
 from lab_utils.socket_comm.client import Client
 from lab_utils.socket_comm.connection_errors import ERROR_REPLIES, explain, explain_refusal
-from lab_utils.socket_comm.inifile import read_secret_file
+from lab_utils.socket_comm.inifile import MAX_SECONDS, MAX_SECONDS_TEXT, read_secret_file
+from lab_utils.socket_comm.tls import is_tls_error
 
 DISTRIBUTION = "lab-comm"
 """Name printed by ``--version``."""
@@ -54,6 +55,17 @@ class CommandLineError(Exception):
         self.cause = cause
 
 
+class CommandLineParser(argparse.ArgumentParser):
+    """argparse with the suite's one-line usage errors (exit status 2), as ``lab-db``'s.
+
+    Its subcommands' parsers are of this class too (argparse makes them of the parent's).
+    """
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``error: message`` and a hint, then exit with status 2 (not the usage)."""
+        self.exit(2, f"error: {message}\nhint: {self.prog} --help\n")
+
+
 def connection_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
     """Add the options that say which daemon and how; ``suppress`` for subcommands.
 
@@ -66,8 +78,12 @@ def connection_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
         return argparse.SUPPRESS if suppress else value
 
     group = parser.add_argument_group("daemon")
-    group.add_argument("--host", default=default(None), help="daemon address (default localhost)")
-    group.add_argument("--port", type=int, default=default(None), help="daemon port (default 1507)")
+    group.add_argument(
+        "--host", type=host_name, default=default(None), help="daemon address (default localhost)"
+    )
+    group.add_argument(
+        "--port", type=port_number, default=default(None), help="daemon port (default 1507)"
+    )
     group.add_argument(
         "--config",
         default=default(None),
@@ -107,20 +123,53 @@ def connection_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
     general_options(parser, suppress)
 
 
+def host_name(text: str) -> str:
+    """Parse the address of a daemon (an argparse ``type``): not empty.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        ``text`` is empty or blank (an unset variable in ``--host "$X"``).
+    """
+    if not text.strip():
+        raise argparse.ArgumentTypeError("give a host name or address, not an empty one")
+    return text.strip()
+
+
+def port_number(text: str) -> int:
+    """Parse the port of a daemon to connect to (an argparse ``type``).
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        ``text`` is not a whole number from 1 to 65535.
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"give a port from 1 to 65535, not {text!r}")
+    return value
+
+
 def seconds(text: str) -> float:
     """Parse a positive number of seconds (an argparse ``type``).
 
     Raises
     ------
     argparse.ArgumentTypeError
-        ``text`` is not a number above 0 (0 would turn waiting into not waiting at all).
+        ``text`` is not a number above 0 (0 would turn waiting into not waiting at all)
+        and at most :data:`~lab_utils.socket_comm.inifile.MAX_SECONDS`.
     """
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"give a number of seconds above 0, not {text}")
+    if not 0 < value <= MAX_SECONDS:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(
+            f"give a number of seconds above 0 and at most {MAX_SECONDS_TEXT}, not {text}"
+        )
     return value
 
 
@@ -156,7 +205,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     """
     from lab_utils.socket_comm import fleet, shell  # the subcommands import this module
 
-    parser = argparse.ArgumentParser(
+    parser = CommandLineParser(
         prog=prog or _prog(),
         description="Talk to lab_utils.socket_comm daemons: send a command, open a shell,"
         " or see a fleet of daemons at a glance.",
@@ -220,6 +269,8 @@ def secret_of(args: argparse.Namespace) -> bytes | None:
         except ValueError as error:
             raise CommandLineError(str(error), cause=error) from None
     if args.secret is not None:
+        if not args.secret:  # an unset variable in `--secret "$X"`: never no secret silently
+            raise CommandLineError("--secret is empty: give the secret, or leave the option out")
         return str(args.secret).encode()
     from_env = os.environ.get(SECRET_VARIABLE, "")
     return from_env.encode() if from_env else None
@@ -233,6 +284,8 @@ def client_of(args: argparse.Namespace, persistent: bool = False) -> Client:
     CommandLineError
         The config, secret or TLS files are unusable.
     """
+    if args.tls_key and not args.tls_cert:
+        raise CommandLineError("--tls-key given without --tls-cert: give the certificate too")
     files = {"--config": args.config, "--tls-ca": args.tls_ca, "--tls-cert": args.tls_cert}
     files["--tls-key"] = args.tls_key
     try:
@@ -250,11 +303,12 @@ def client_of(args: argparse.Namespace, persistent: bool = False) -> Client:
         )
     except configparser.Error as error:
         raise CommandLineError(str(error), cause=error) from None
-    except ssl.SSLError as error:  # before OSError, its base class
-        given = ", ".join(p for p in (args.tls_ca, args.tls_cert, args.tls_key) if p)
-        what = f"the TLS files hold no usable certificate or key: {error.reason or error}"
-        raise CommandLineError(f"{what} ({given})", cause=error) from None
     except OSError as error:
+        if is_tls_error(error):
+            given = ", ".join(p for p in (args.tls_ca, args.tls_cert, args.tls_key) if p)
+            reason = getattr(error, "reason", None) or error
+            what = f"the TLS files hold no usable certificate or key: {reason}"
+            raise CommandLineError(f"{what} ({given})", cause=error) from None
         flag = next((f for f, path in files.items() if path and path == error.filename), None)
         reason = os.strerror(error.errno) if error.errno else str(error)
         what = f"cannot read the {flag} file: {reason}" if flag else str(error.strerror)

@@ -6,27 +6,33 @@ import configparser
 import errno
 import select
 import socket
-import ssl
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from lab_utils.custom_logging import CustomLogger, getLogger
 from lab_utils.socket_comm.inifile import (
-    WHOLE_NUMBER,
+    HOST,
+    REMOTE_PORT,
     get_text,
     read_ini,
     read_secret_file,
     require_section,
     resolve_path,
 )
+from lab_utils.socket_comm.tls import client_context
 from lab_utils.socket_comm.wire import (
     DEFAULT_MAX_MESSAGE,
     MAGIC,
     MAX_HEADER,
     frame,
     parse_header,
+    secret_bytes,
     sign,
 )
+
+if TYPE_CHECKING:  # ssl is imported only by a client that speaks TLS (see tls.py)
+    import ssl
 
 PROTOCOLS = ("auto", "framed", "legacy")
 """``auto`` speaks framed and falls back to legacy for 0.4/0.5 daemons."""
@@ -74,6 +80,9 @@ class Client:
 
     Raises
     ------
+    ValueError
+        ``port`` is not from 1 to 65535, ``protocol`` is unknown, ``secret`` is empty, or
+        ``tls_key`` is given without ``tls_cert``.
     configparser.Error
         The config file is missing, has no ``[Overall]`` section, lacks an option or holds
         a value that is not usable; the message names the file.
@@ -117,8 +126,10 @@ class Client:
             self.host = host
         if port is not None:
             self.port = int(port)
+            if not 1 <= self.port <= 65535:  # else a raw OverflowError at the first send
+                raise ValueError(f"port must be a whole number from 1 to 65535, not {port!r}")
         if secret is not None:
-            self.secret = secret.encode() if isinstance(secret, str) else secret
+            self.secret = secret_bytes(secret)
         elif secret_file is not None:
             self.secret = read_secret_file(secret_file, "secret_file")
         self.timeout = timeout
@@ -126,18 +137,11 @@ class Client:
         self.persistent = persistent
         self.max_reply_size = max_reply_size
         self._tls: ssl.SSLContext | None = None
+        if tls_key and not tls_cert:
+            # The key alone would be ignored: say so rather than connect without it.
+            raise ValueError("tls_key given without tls_cert: give the client certificate too")
         if tls or tls_ca or tls_cert:
-            for option, path in (("tls_ca", tls_ca), ("tls_cert", tls_cert), ("tls_key", tls_key)):
-                # ssl says only "No such file or directory": name the option and the file.
-                if path is not None and not Path(path).expanduser().is_file():
-                    raise FileNotFoundError(errno.ENOENT, f"TLS file not found ({option})", path)
-            self._tls = ssl.create_default_context(
-                cafile=None if tls_ca is None else str(Path(tls_ca).expanduser())
-            )
-            if tls_cert:
-                self._tls.load_cert_chain(
-                    Path(tls_cert).expanduser(), tls_key and Path(tls_key).expanduser()
-                )
+            self._tls = client_context(tls_ca, tls_cert, tls_key)
         self._sock: socket.socket | None = None
         self._buffer = bytearray()
         self._framed_confirmed = False
@@ -161,9 +165,10 @@ class Client:
         try:
             parser = read_ini(config_file)
             require_section(parser, section, config_file)
-            self.host = get_text(parser, section, "host", config_file)
+            host = get_text(parser, section, "host", config_file)
+            self.host = HOST.read(host, section, "host", config_file)
             port = get_text(parser, section, "port", config_file)
-            self.port = WHOLE_NUMBER.read(port, section, "port", config_file)
+            self.port = REMOTE_PORT.read(port, section, "port", config_file)
         except configparser.Error as error:
             self.logger.error("%s: %s", type(error).__name__, error)
             raise
@@ -247,7 +252,7 @@ class Client:
 
     def _framed(self, payload: bytes) -> str | None:
         auth = sign(self.secret, payload) if self.secret else None
-        if self._sock is not None and _closed_by_peer(self._sock):
+        if self._sock is not None and _closed_by_peer(self._sock, self._tls is not None):
             # The daemon closed an idle persistent connection (its connection_timeout):
             # nothing was sent on it yet, so a new connection is safe.
             self.close()
@@ -325,14 +330,16 @@ class Client:
         self.close()
 
 
-def _closed_by_peer(sock: socket.socket) -> bool:
+def _closed_by_peer(sock: socket.socket, tls: bool) -> bool:
     """Tell whether the peer has closed an idle connection (readable with nothing to read)."""
     try:
         readable, _, _ = select.select([sock], [], [], 0)
         if not readable:
             return False
-        if not isinstance(sock, ssl.SSLSocket):
+        if not tls:
             return sock.recv(1, socket.MSG_PEEK) == b""
+        import ssl  # a TLS client has imported it already (see tls.py)
+
         # TLS cannot peek; an idle connection may hold session tickets, which give no data.
         timeout = sock.gettimeout()
         sock.settimeout(0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import errno
 import socket
-import ssl
+import sys
 
 from lab_utils.socket_comm.client import ReplyTimeoutError
 from lab_utils.socket_comm.wire import AUTH_REFUSAL
@@ -55,12 +55,13 @@ def explain(error: BaseException) -> tuple[str, str | None]:
             f"cannot reach the daemon: {error.strerror or 'timed out'}",
             "check the host, the port and any firewall in between",
         )
-    if isinstance(error, ssl.SSLCertVerificationError):
+    ssl = sys.modules.get("ssl")  # not imported: the error is no TLS error (see tls.py)
+    if ssl is not None and isinstance(error, ssl.SSLCertVerificationError):
         return (
             f"TLS: the daemon's certificate is not trusted ({error.verify_message})",
             "give the CA that signed it with --tls-ca",
         )
-    if isinstance(error, ssl.SSLError):
+    if ssl is not None and isinstance(error, ssl.SSLError):
         return (
             f"TLS handshake failed ({error.reason or error})",
             "does the daemon speak TLS (tls_cert in its [Overall])?",

@@ -44,11 +44,14 @@ OPTIONS: dict[str, ValueKind[Any] | None] = {
 }
 """Options the daemon reads, and how each value is read (None: a path)."""
 
-CLIENT_OPTIONS = ("host", "port", "secret_file", "timeout", "persistent", "tls")
-"""Options a client may read from the same file (the daemon's own file will do for a client
-on the same machine): :meth:`Client.config <lab_utils.socket_comm.Client.config>` reads
-``host``, ``port`` and ``secret_file``, which the daemon reads too; the others the daemon
-ignores without a warning."""
+TLS_FILES = ("tls_cert", "tls_key", "tls_ca")
+"""The PEM files a daemon's TLS reads."""
+
+CLIENT_OPTIONS = ("host", "port", "secret_file")
+"""Options a client reads from the same file (the daemon's own file will do for a client on
+the same machine): :meth:`Client.config <lab_utils.socket_comm.Client.config>` reads
+``host``, ``port`` and ``secret_file``, which the daemon reads too. Options nobody reads
+(a client's ``timeout``, say) are reported like any unknown option, not taken in silence."""
 
 
 def known_options(extra_options: Iterable[str] = ()) -> list[str]:
@@ -90,7 +93,9 @@ def read_overall(
     Raises
     ------
     ConfigValueError
-        A value cannot be read, or ``secret_file`` names a file that cannot be read.
+        The file exists but cannot be read (a folder, no permission), a value cannot be
+        read, or ``secret_file`` or a TLS file names a file that cannot be read. An empty
+        path names no file (as if the option were absent).
     configparser.Error
         The file is not a valid INI file.
     """
@@ -116,20 +121,42 @@ def read_overall(
             continue
         kind = OPTIONS[option]
         if kind is None:
-            values[option] = str(resolve_path(text, path))
+            # An empty path names no file, as in the client's and the fleet's files (it
+            # would otherwise resolve to the config file's own folder).
+            if text.strip():
+                values[option] = str(resolve_path(text, path))
         else:
             values[option] = kind.read(text, SECTION, option, path)
+    if values.get("host") == "":
+        # As in 0.4 an empty host binds every address; that reaches the network, so say it.
+        logger.warning(
+            "Empty host in [%s] of %s: listening on every address (write 0.0.0.0 or :: to"
+            " mean it, or localhost for this machine only)",
+            SECTION,
+            path,
+        )
+    for option in TLS_FILES:
+        if option in values:
+            try:  # now, not when the daemon starts: then the file and option are named
+                with open(values[option], "rb"):
+                    pass
+            except OSError as error:
+                raise _unreadable(option, values[option], path, error) from None
     if "secret_file" in values:
         secret_path = values.pop("secret_file")
         source = f"secret_file of [{SECTION}] in {path}"
         try:
             values["secret"] = read_secret_file(secret_path, source)
         except OSError as error:
-            reason = os.strerror(error.errno) if error.errno else error.strerror
-            raise ConfigValueError(
-                f"secret_file {secret_path} named in [{SECTION}] of {path} cannot be read: {reason}"
-            ) from None
+            raise _unreadable("secret_file", secret_path, path, error) from None
     return values
+
+
+def _unreadable(option: str, file: str, path: Path, error: OSError) -> ConfigValueError:
+    reason = os.strerror(error.errno) if error.errno else error.strerror
+    return ConfigValueError(
+        f"{option} {file} named in [{SECTION}] of {path} cannot be read: {reason}"
+    )
 
 
 def _describe(defaults: dict[str, Any]) -> str:

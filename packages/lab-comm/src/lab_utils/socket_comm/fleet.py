@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import configparser
 import json
-import ssl
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -37,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from lab_utils.custom_logging import colour_wanted
-from lab_utils.socket_comm.cli import CommandLineError, general_options, seconds
+from lab_utils.socket_comm.cli import CommandLineError, CommandLineParser, general_options, seconds
 from lab_utils.socket_comm.client import PROTOCOLS, Client
 from lab_utils.socket_comm.connection_errors import (
     ERROR_REPLIES,
@@ -46,8 +45,8 @@ from lab_utils.socket_comm.connection_errors import (
     is_down,
 )
 from lab_utils.socket_comm.inifile import (
+    REMOTE_PORT,
     SECONDS,
-    WHOLE_NUMBER,
     YES_NO,
     ConfigValueError,
     get_text,
@@ -56,6 +55,7 @@ from lab_utils.socket_comm.inifile import (
     resolve_path,
     unknown_options,
 )
+from lab_utils.socket_comm.tls import is_tls_error
 
 OPTIONS = (
     "host",
@@ -176,7 +176,7 @@ def read_fleet(path: str | Path) -> tuple[list[Member], list[str]]:
             Member(
                 name=name,
                 host=section.get("host", "localhost").strip() or "localhost",
-                port=WHOLE_NUMBER.read(get_text(parser, name, "port", path), name, "port", path),
+                port=REMOTE_PORT.read(get_text(parser, name, "port", path), name, "port", path),
                 command=section.get("command", DEFAULT_COMMAND).strip() or DEFAULT_COMMAND,
                 timeout=None if timeout is None else SECONDS.read(timeout, name, "timeout", path),
                 secret_file=file_option("secret_file"),
@@ -223,9 +223,11 @@ def probe(member: Member, timeout: float = DEFAULT_TIMEOUT) -> Probe:
             tls_cert=None if member.tls_cert is None else str(member.tls_cert),
             tls_key=None if member.tls_key is None else str(member.tls_key),
         )
-    except (ssl.SSLError, ValueError) as error:  # SSLError before OSError, its base class
+    except ValueError as error:
         return result("error", f"unusable TLS or secret file: {error}")
     except OSError as error:
+        if is_tls_error(error):
+            return result("error", f"unusable TLS or secret file: {error}")
         return result("error", f"{error.strerror} ({error.filename})")
     started = time.perf_counter()
     try:
@@ -353,7 +355,7 @@ def run_fleet(args: argparse.Namespace) -> int:
         return status
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(commands: argparse._SubParsersAction[CommandLineParser]) -> None:
     """Add the ``fleet`` subcommand to the command line's subparsers."""
     fleet = commands.add_parser(
         "fleet",

@@ -43,22 +43,31 @@ def load_ini(path: str | Path) -> configparser.ConfigParser | None:
     Returns
     -------
     configparser.ConfigParser or None
-        The parsed file, or None when it does not exist or cannot be opened.
+        The parsed file, or None when it does not exist.
 
     Raises
     ------
     ConfigValueError
-        The file is not UTF-8 text.
+        The file exists but cannot be read (a folder, no permission), or is not UTF-8
+        text.
     configparser.Error
-        The file is not valid INI.
+        The file is not valid INI; the message names it.
     """
     file = Path(path).expanduser()
     parser = configparser.ConfigParser()
+    # Read here, not by ConfigParser.read: it skips a file it cannot open, and a folder
+    # or a file without permission would pass for a missing one.
     try:
-        found = parser.read(file, encoding="utf-8")
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
     except UnicodeDecodeError as error:
         raise ConfigValueError(f"{file} is not UTF-8 text: {error}") from None
-    return parser if found else None
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise ConfigValueError(f"cannot read the config file {file}: {reason}") from None
+    parser.read_string(text, source=str(file))
+    return parser
 
 
 def read_ini(path: str | Path) -> configparser.ConfigParser:
@@ -133,9 +142,22 @@ class ValueKind(Generic[T]):
             ) from None
 
 
+def _host(text: str) -> str:
+    if not text:  # "" would reach no daemon, and bind a daemon to every address
+        raise ValueError(text)
+    return text
+
+
 def _port(text: str) -> int:
     value = int(text)
     if not 0 <= value <= 65535:
+        raise ValueError(text)
+    return value
+
+
+def _remote_port(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 65535:  # 0 only means "any" when binding
         raise ValueError(text)
     return value
 
@@ -147,9 +169,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _positive_float(text: str) -> float:
+MAX_SECONDS_TEXT = "1e9"
+"""The longest time limit as the errors say it."""
+MAX_SECONDS = float(MAX_SECONDS_TEXT)
+"""Longest time limit: sockets and sleeps refuse much longer ones (and ``inf``) with an
+OverflowError when they are used, far from the option that said it."""
+
+
+def _seconds(text: str) -> float:
     value = float(text)
-    if not value > 0:  # also refuses nan
+    if not 0 < value <= MAX_SECONDS:  # also refuses nan and inf
         raise ValueError(text)
     return value
 
@@ -161,15 +190,18 @@ def _yes_no(text: str) -> bool:
         raise ValueError(text) from None
 
 
-WHOLE_NUMBER = ValueKind(int, "a whole number")
-"""Any whole number (the port of a client or fleet file, as its errors have always said)."""
+HOST = ValueKind(_host, "a host name or address")
+"""The address of a daemon to connect to (a client's; the fleet file's defaults to
+``localhost``)."""
 PORT = ValueKind(_port, "a whole number from 0 to 65535")
 """A TCP port to bind (0: one the system picks)."""
+REMOTE_PORT = ValueKind(_remote_port, "a whole number from 1 to 65535")
+"""The TCP port of a daemon to connect to (a client's or a fleet file's)."""
 COUNT = ValueKind(_positive_int, "a whole number above 0")
 """How many of something."""
 BYTES = ValueKind(_positive_int, "a number of bytes above 0")
 """A size limit."""
-SECONDS = ValueKind(_positive_float, "a number of seconds above 0")
+SECONDS = ValueKind(_seconds, f"a number of seconds above 0 and at most {MAX_SECONDS_TEXT}")
 """A time limit (0 would turn waiting into not waiting at all)."""
 YES_NO = ValueKind(_yes_no, f"one of {', '.join(configparser.ConfigParser.BOOLEAN_STATES)}")
 """A switch, in the words :class:`configparser.ConfigParser` accepts."""

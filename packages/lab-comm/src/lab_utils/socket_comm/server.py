@@ -26,10 +26,12 @@ from lab_utils.socket_comm import pid_lock, systemd
 from lab_utils.socket_comm.commands import add_declared_commands
 from lab_utils.socket_comm.daemon_config import read_overall
 from lab_utils.socket_comm.grammar import split_message
+from lab_utils.socket_comm.inifile import ConfigValueError
 from lab_utils.socket_comm.parser import ArgumentParser, MessageError
 from lab_utils.socket_comm.protocol import AUTH_REQUIRED, Protocol
-from lab_utils.socket_comm.transport import Transport, tls_context
-from lab_utils.socket_comm.wire import DEFAULT_MAX_MESSAGE, Verifier
+from lab_utils.socket_comm.tls import server_context
+from lab_utils.socket_comm.transport import Transport
+from lab_utils.socket_comm.wire import DEFAULT_MAX_MESSAGE, Verifier, secret_bytes
 
 if TYPE_CHECKING:
     from lab_utils.socket_comm.threaded import DaemonThread
@@ -80,12 +82,15 @@ class Server:
 
     Raises
     ------
+    ValueError
+        ``secret`` is empty (it would turn authentication off), or ``port`` is not from 0
+        to 65535.
     zc.lockfile.LockError
         Another daemon holds the PID lock.
     configparser.Error
-        The config file is invalid: a value cannot be read, or ``secret_file`` cannot be
-        read (:class:`~lab_utils.socket_comm.ConfigValueError`, also a
-        ``ValueError``).
+        The config file is invalid: a value cannot be read, or ``secret_file`` or a TLS
+        file cannot be read; or ``tls_key`` or ``tls_ca`` is given without ``tls_cert``
+        (:class:`~lab_utils.socket_comm.ConfigValueError`, also a ``ValueError``).
     """
 
     quit_flag: bool = False
@@ -172,13 +177,19 @@ class Server:
             self.host = host
         if port is not None:
             self.port = int(port)
+            if not 0 <= self.port <= 65535:  # else a raw OverflowError when binding
+                raise ValueError(f"port must be a whole number from 0 to 65535, not {port!r}")
         if pid_file_name is not None:
             self.pid_file_name = pid_file_name
         if secret is not None:
-            self.secret = secret.encode() if isinstance(secret, str) else secret
+            self.secret = secret_bytes(secret)
         for option, value in (("tls_cert", tls_cert), ("tls_key", tls_key), ("tls_ca", tls_ca)):
             if value is not None:
                 setattr(self, option, value)
+        if (self.tls_key or self.tls_ca) and not self.tls_cert:
+            # Without a certificate the daemon would speak plain text: never silently.
+            given = " and ".join(o for o in ("tls_key", "tls_ca") if getattr(self, o))
+            raise ConfigValueError(f"{given} given without tls_cert: TLS needs a certificate")
         self.create_parser()
         self.regex = re.compile(
             f" (?![^{re.escape(self.delimiter_left)}{re.escape(self.delimiter_right)}]*"
@@ -373,9 +384,20 @@ class Server:
         Raises
         ------
         OSError
-            The address could not be bound; the message names it.
+            The address could not be bound; the message names it. Or a TLS file is
+            missing or unusable (an ``ssl.SSLError``); the message names the option and
+            the file.
         """
         previous: dict[int, Any] = {}
+        try:
+            tls = (
+                server_context(self.tls_cert, self.tls_key, self.tls_ca) if self.tls_cert else None
+            )
+        except OSError as error:  # ssl.SSLError too; the message names the option and file
+            self.logger.error("TLS setup failed: %s", error)
+            self.close()
+            self._set_serving(False, finished=True)
+            raise
         if not self._builtins_added:
             self._add_builtins()
         verifier = Verifier(self.secret) if self.secret else None
@@ -395,7 +417,6 @@ class Server:
             if threading.current_thread() is threading.main_thread():
                 for signum in (signal.SIGINT, signal.SIGTERM):
                     previous[signum] = signal.signal(signum, self.signal_handler)
-            tls = tls_context(self.tls_cert, self.tls_key, self.tls_ca) if self.tls_cert else None
             self.sock = transport.bind(self.host, self.port, self.max_backlog, tls)
             self._transport = transport
             self.address = self.sock.getsockname()[1]

@@ -19,13 +19,16 @@ import logging
 import os
 import select
 import socket
-import ssl
 import struct
 import sys
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from lab_utils.socket_comm.protocol import Exchange, Protocol
+
+if TYPE_CHECKING:  # ssl is imported only by a daemon that speaks TLS (see tls.py)
+    import ssl
 
 _READ_SIZE = 65536
 _DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
@@ -34,7 +37,7 @@ _DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
 _LAST = _DONTWAIT | getattr(socket, "MSG_MORE", 0)
 _IN = select.POLLIN
 _OUT = select.POLLOUT
-_WANT = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+_WANT: tuple[type[OSError], ...] = (BlockingIOError, InterruptedError)
 _ACCEPTS_PER_WAKE = 64  # bounded, so that a flood of connections cannot starve the others
 # The C socket type, without the Python layer of socket.socket: accepted plain connections
 # need only recv, send and close, and the layer (enum conversions of family and type, the
@@ -45,24 +48,6 @@ _INSTANT = 0.000005
 _INSTANT_POLLS = 3  # polls in a row that found a connection waiting: they queue up
 # Where a stop connects to wake a blocking accept() of a socket bound to every address.
 _LOOPBACK = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}  # noqa: S104
-
-
-def tls_context(cert: str, key: str | None, ca: str | None) -> ssl.SSLContext:
-    """Return the server-side TLS context of a daemon.
-
-    Parameters
-    ----------
-    cert, key : str
-        PEM certificate chain and private key (``key`` None: the key is in ``cert``).
-    ca : str, optional
-        CA bundle; when given, clients must present a certificate it signed.
-    """
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
-    if ca:
-        context.load_verify_locations(ca)
-        context.verify_mode = ssl.CERT_REQUIRED
-    return context
 
 
 class _Poller:
@@ -146,6 +131,8 @@ class Transport:
         self.poll_interval = poll_interval
         self.sock: socket.socket | None = None
         self._tls: ssl.SSLContext | None = None
+        # What "try again later" raises: with TLS, ssl's own kinds too (see bind).
+        self._wants = _WANT
         self._poller: _Poller | None = None
         self._connections: dict[int, Connection] = {}
         self._stopped: Callable[[], bool] = lambda: False
@@ -178,6 +165,10 @@ class Transport:
             The address cannot be bound; the message names it.
         """
         self._tls = tls
+        if tls is not None:
+            import ssl  # here, not at the top: see tls.py
+
+            self._wants = (*_WANT, ssl.SSLWantReadError, ssl.SSLWantWriteError)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
@@ -340,7 +331,7 @@ class Transport:
             while not stopped():
                 try:
                     sock = take(listener)
-                except _WANT:
+                except self._wants:
                     continue  # the receive timeout: look at the stop condition again
                 except OSError as error:
                     self.logger.warning("accept failed: %s", error)
@@ -377,7 +368,7 @@ class Transport:
                 return accepted
             try:
                 sock = take(listener)
-            except _WANT:
+            except self._wants:
                 return accepted
             except OSError as error:
                 self.logger.warning("accept failed: %s", error)
@@ -408,7 +399,7 @@ class Transport:
                 tls_sock = self._tls.wrap_socket(
                     sock, server_side=True, do_handshake_on_connect=False
                 )
-            except (ssl.SSLError, OSError) as error:
+            except OSError as error:  # ssl.SSLError included
                 self.logger.warning("TLS setup failed: %s", error)
                 sock.close()
                 return
@@ -424,7 +415,7 @@ class Transport:
         # polling and without building any connection state.
         try:
             data = sock.recv(_READ_SIZE, _DONTWAIT)
-        except _WANT:
+        except self._wants:
             self._want(Connection(sock, _DONTWAIT), _IN)
             return
         except OSError:
@@ -439,7 +430,7 @@ class Transport:
             return
         try:
             sent = sock.send(reply, _LAST)
-        except _WANT:
+        except self._wants:
             sent = 0
         except OSError:
             sock.close()
@@ -464,6 +455,8 @@ class Transport:
 
     def _handshake(self, conn: Connection) -> bool:
         """Advance a TLS handshake; True once it is complete."""
+        import ssl  # a TLS daemon has imported it already (see tls.py)
+
         try:
             conn.sock.do_handshake()  # type: ignore[attr-defined]
         except ssl.SSLWantReadError:
@@ -486,11 +479,12 @@ class Transport:
         sock = conn.sock
         try:
             data = sock.recv(_READ_SIZE, conn.flags)
-            if conn.flags == 0 and isinstance(sock, ssl.SSLSocket):
+            if conn.flags == 0 and self._tls is not None:  # a TLS daemon speaks only TLS
                 # Decrypted bytes already buffered never wake the poller: take them now.
-                while sock.pending():
-                    data += sock.recv(sock.pending())
-        except _WANT:
+                pending = sock.pending  # type: ignore[attr-defined]  # an ssl.SSLSocket
+                while pending():
+                    data += sock.recv(pending())
+        except self._wants:
             self._want(conn, conn.events or _IN)
             return
         except OSError:
@@ -522,7 +516,7 @@ class Transport:
         elif data:
             try:
                 sent = conn.sock.send(data, conn.flags)
-            except _WANT:
+            except self._wants:
                 sent = 0
             except OSError:
                 self._drop(conn)
@@ -541,7 +535,7 @@ class Transport:
             while conn.outbuf:
                 sent = conn.sock.send(conn.outbuf, conn.flags)
                 del conn.outbuf[:sent]
-        except _WANT:
+        except self._wants:
             self._want(conn, _IN | _OUT)
             return
         except OSError:

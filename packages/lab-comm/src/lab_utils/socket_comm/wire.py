@@ -77,6 +77,21 @@ def parse_header(line: bytes, max_length: int) -> Header:
     return Header(length, fields[1] if len(fields) == 2 else None)
 
 
+def secret_bytes(secret: str | bytes) -> bytes:
+    """Return a shared secret given as text or bytes as bytes.
+
+    Raises
+    ------
+    ValueError
+        The secret is empty: it would turn authentication off without a word (an unset
+        environment variable passed along, say).
+    """
+    value = secret.encode() if isinstance(secret, str) else bytes(secret)
+    if not value:
+        raise ValueError("the shared secret is empty: give one, or none to turn authentication off")
+    return value
+
+
 def sign(secret: bytes, payload: bytes, now: float | None = None) -> str:
     """Return the auth field proving knowledge of ``secret`` for ``payload``.
 
