@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterable, Sequence, Sized
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg2
 import psycopg2.extensions
@@ -13,9 +13,11 @@ from psycopg2 import sql
 from psycopg2.extensions import STATUS_READY, TRANSACTION_STATUS_IDLE
 
 from lab_utils.database import batches
-from lab_utils.database.binary_copy import ColumnStream, CopyStream, EncodedStream, RowEncoder
 from lab_utils.database.identifiers import ident
 from lab_utils.database.schema import Schema
+
+if TYPE_CHECKING:
+    from lab_utils.database.binary_copy import CopyStream, EncodedStream, RowEncoder
 
 log = logging.getLogger("lab_utils.database.database")
 
@@ -152,6 +154,10 @@ class Ingest(Schema):
         ValueError, TypeError
             A row of the wrong length or a value of the wrong kind (nothing is written).
         """
+        # The COPY encoder (and psycopg 3 with lab-db[fast]) is imported by the first COPY,
+        # not by a program that only writes rows one at a time.
+        from lab_utils.database.binary_copy import CopyStream, EncodedStream, RowEncoder
+
         if encoded is not None:
             count = len(rows) if isinstance(rows, Sized) else 0
             return self._copy(
@@ -202,6 +208,8 @@ class Ingest(Schema):
         ValueError, TypeError
             Columns of different lengths, or a value of the wrong kind (nothing is written).
         """
+        from lab_utils.database.binary_copy import ColumnStream, RowEncoder
+
         if encoder is None:
             encoder = RowEncoder(self.column_types(table_name, columns))
         stream = ColumnStream(encoder, data, _COLUMN_ROWS_PER_CHUNK, overlap=False)
