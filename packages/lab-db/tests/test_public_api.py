@@ -60,6 +60,7 @@ DEFERRED = [
     "psycopg",
     "queue",
     "subprocess",
+    "typing",
     "uuid",
 ]
 

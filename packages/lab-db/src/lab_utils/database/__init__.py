@@ -4,7 +4,7 @@ Part of the lab-utils suite; distribution ``lab-db``. Compatible with the
 ``lab_utils.database`` of lab_utils 0.4/0.5; only psycopg2 is required.
 """
 
-from typing import TYPE_CHECKING, Any
+from __future__ import annotations
 
 from lab_utils.database.__about__ import __version__
 from lab_utils.database.column_types import ColumnType, column_type, value_from_text
@@ -17,7 +17,11 @@ from lab_utils.database.database import (
 from lab_utils.database.identifiers import checked_name
 from lab_utils.database.sql_types import Constraint, DataType
 
+# typing costs milliseconds at import; annotations are strings here, mypy reads this block.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from lab_utils.database.config import ConfigFileNotFoundError, ConfigValueError
     from lab_utils.database.embedded import (
         EmbeddedError,

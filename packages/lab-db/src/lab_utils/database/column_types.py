@@ -12,9 +12,13 @@ import datetime as dt
 import numbers
 import sys
 from collections.abc import Callable
-from typing import Any
 
 from lab_utils.database.timerange import moment
+
+# typing costs milliseconds at import; annotations are strings here, mypy reads this block.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 PG_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
 """PostgreSQL's time origin."""

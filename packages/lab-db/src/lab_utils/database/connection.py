@@ -6,7 +6,6 @@ import contextlib
 import logging
 import os
 from collections.abc import Iterator
-from typing import Any, TypeVar
 
 import psycopg2
 import psycopg2.extensions
@@ -16,7 +15,12 @@ log = logging.getLogger("lab_utils.database.database")
 NOT_CONNECTED = "Trying to access database without initialization"
 """Message of the DatabaseError raised when no connection is open (as in 0.4)."""
 
-_Self = TypeVar("_Self", bound="Connection")
+# typing costs milliseconds at import; annotations are strings here, mypy reads this block.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    _Self = TypeVar("_Self", bound="Connection")
 
 
 class Connection:

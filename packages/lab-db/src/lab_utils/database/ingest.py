@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterable, Sequence, Sized
-from typing import TYPE_CHECKING, Any
 
 import psycopg2
 import psycopg2.extensions
@@ -16,7 +15,11 @@ from lab_utils.database import batches
 from lab_utils.database.identifiers import ident
 from lab_utils.database.schema import Schema
 
+# typing costs milliseconds at import; annotations are strings here, mypy reads this block.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from lab_utils.database.binary_copy import CopyStream, EncodedStream, RowEncoder
 
 log = logging.getLogger("lab_utils.database.database")
