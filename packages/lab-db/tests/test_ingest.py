@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import shutil
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg2
 import pytest
+from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 
-from lab_utils.database import BufferedWriter, Database, DataType, EmbeddedPostgres
+from lab_utils.database import BufferedWriter, Database, DataType, EmbeddedPostgres, batches
 from lab_utils.database.embedded import reachable_temp_dir
 
 DAQ = ["time"] + [f"ch{n}" for n in range(8)]
@@ -82,6 +85,79 @@ def test_a_bad_row_writes_nothing(db: Database, raw: Any) -> None:
     assert _count(raw, "SELECT count(*) FROM daq") == 0
     db.insert_many("daq", DAQ, [[now] + [1.0] * 8])
     assert _count(raw, "SELECT count(*) FROM daq") == 1
+
+
+def _batch_table(db: Database) -> None:
+    with db.transaction("bookkeeping") as cursor:
+        batches.create(cursor)
+
+
+def _daq_rows(count: int, first: int = 0) -> list[list[Any]]:
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    return [[start + dt.timedelta(seconds=first + n)] + [float(n)] * 8 for n in range(count)]
+
+
+@pytest.mark.parametrize("given", [list, iter], ids=["sequence", "iterator"])
+def test_insert_many_batch_id_goes_in_with_its_rows_and_a_repeat_writes_nothing(
+    db: Database, raw: Any, caplog: pytest.LogCaptureFixture, given: Any
+) -> None:
+    _daq_table(db)
+    _batch_table(db)
+    batch = (batches.BATCH_TABLE, str(uuid.uuid4()))
+    assert db.insert_many("daq", DAQ, given(_daq_rows(3)), batch=batch) == 3
+    with raw.cursor() as cursor:
+        cursor.execute("SELECT table_name, row_count FROM lab_utils_batches WHERE batch_id = %s",
+                       (batch[1],))  # fmt: skip
+        assert cursor.fetchall() == [("daq", 3)]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="lab_utils.database.database"):
+        assert db.insert_many("daq", DAQ, given(_daq_rows(3, first=10)), batch=batch) == 0
+    assert f"Batch {batch[1]} is already in 'daq': not written twice" in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert _count(raw, "SELECT count(*) FROM daq") == 3
+    assert _count(raw, "SELECT sum(row_count) FROM lab_utils_batches") == 3
+    # The connection is left as it was: no transaction open, autocommit off.
+    assert db.connection is not None and not db.connection.autocommit
+    assert db.connection.get_transaction_status() == TRANSACTION_STATUS_IDLE
+    other = (batches.BATCH_TABLE, str(uuid.uuid4()))
+    assert db.insert_many("daq", DAQ, given(_daq_rows(2, first=20)), batch=other) == 2
+    assert _count(raw, "SELECT count(*) FROM daq") == 5
+
+
+@pytest.mark.parametrize("given", [list, iter], ids=["sequence", "iterator"])
+def test_insert_many_a_bad_row_records_no_batch_id(db: Database, raw: Any, given: Any) -> None:
+    _daq_table(db)
+    _batch_table(db)
+    batch = (batches.BATCH_TABLE, str(uuid.uuid4()))
+    bad = [*_daq_rows(2), [dt.datetime.now(dt.timezone.utc), "not a number"] + [1.0] * 7]
+    with pytest.raises(ValueError):
+        db.insert_many("daq", DAQ, given(bad), batch=batch)
+    assert _count(raw, "SELECT count(*) FROM daq") == 0
+    assert _count(raw, "SELECT count(*) FROM lab_utils_batches") == 0
+    assert db.connection is not None
+    assert db.connection.get_transaction_status() == TRANSACTION_STATUS_IDLE
+    # Nothing of the failed attempt is left: the same batch, corrected, goes in once.
+    assert db.insert_many("daq", DAQ, given(_daq_rows(3)), batch=batch) == 3
+    assert _count(raw, "SELECT count(*) FROM daq") == 3
+
+
+def test_insert_many_batch_joins_an_open_transaction(db: Database, raw: Any) -> None:
+    _daq_table(db)
+    _batch_table(db)
+    db.new_column("daq", "note", DataType.string)
+    batch = (batches.BATCH_TABLE, str(uuid.uuid4()))
+    assert db.connection is not None
+    with db.connection.cursor() as cursor:  # the caller's statement, not yet committed
+        cursor.execute("INSERT INTO daq (time, note) VALUES (now(), 'before')")
+    assert db.insert_many("daq", DAQ, _daq_rows(2), batch=batch) == 2
+    with db.connection.cursor() as cursor:
+        cursor.execute("INSERT INTO daq (time, note) VALUES (now(), 'again')")
+    # A known id writes no rows and leaves the caller's statement in place, committed.
+    assert db.insert_many("daq", DAQ, _daq_rows(2, first=10), batch=batch) == 0
+    assert db.connection.get_transaction_status() == TRANSACTION_STATUS_IDLE
+    assert _count(raw, "SELECT count(*) FROM daq WHERE note IS NULL") == 2
+    assert _count(raw, "SELECT count(*) FROM daq WHERE note IS NOT NULL") == 2
+    assert _count(raw, "SELECT sum(row_count) FROM lab_utils_batches") == 2
 
 
 def test_writer_from_many_threads_writes_every_row_once(

@@ -41,6 +41,58 @@ def test_importing_the_module_leaves_the_embedded_server_unloaded() -> None:
     assert done.stdout.split() == ["False", "True"]
 
 
+# Modules a program writing rows with Database.new_entry does not use: imported on demand.
+DEFERRED = [
+    "lab_utils.database.binary_copy",
+    "lab_utils.database.config",
+    "lab_utils.database.csv_import",
+    "lab_utils.database.embedded",
+    "lab_utils.database.fast_rows",
+    "lab_utils.database.plot",
+    "lab_utils.database.spool",
+    "lab_utils.database.writer",
+    "configparser",
+    "csv",
+    "dataclasses",
+    "difflib",
+    "inspect",
+    "pathlib",
+    "psycopg",
+    "queue",
+    "subprocess",
+    "typing",
+    "uuid",
+]
+
+
+def test_importing_the_module_leaves_what_new_entry_does_not_need_unloaded() -> None:
+    probe = (
+        "import sys\n"
+        "before = set(sys.modules)\n"
+        "import lab_utils.database as db\n"
+        "print(' '.join(sorted(set(sys.modules) - before)))\n"
+        "from lab_utils.database import BufferedWriter, ConfigValueError, WriterStats\n"
+        "print(BufferedWriter.__module__, ConfigValueError.__module__, WriterStats.__module__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    imported, names = done.stdout.splitlines()
+    assert "lab_utils.database.database" in imported.split()
+    assert [name for name in DEFERRED if name in imported.split()] == []
+    assert names.split() == [
+        "lab_utils.database.writer",
+        "lab_utils.database.config",
+        "lab_utils.database.writer",
+    ]
+
+
+def test_names_imported_on_demand_are_listed_and_are_the_modules_own() -> None:
+    from lab_utils.database import config, writer
+
+    assert {"BufferedWriter", "ConfigFileNotFoundError", "EmbeddedPostgres"} <= set(dir(module))
+    assert module.BufferedWriter is writer.BufferedWriter
+    assert module.ConfigFileNotFoundError is config.ConfigFileNotFoundError
+
+
 def test_an_unknown_name_is_still_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no_such_name"):
         module.no_such_name  # noqa: B018

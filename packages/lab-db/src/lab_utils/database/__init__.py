@@ -4,11 +4,10 @@ Part of the lab-utils suite; distribution ``lab-db``. Compatible with the
 ``lab_utils.database`` of lab_utils 0.4/0.5; only psycopg2 is required.
 """
 
-from typing import TYPE_CHECKING, Any
+from __future__ import annotations
 
 from lab_utils.database.__about__ import __version__
 from lab_utils.database.column_types import ColumnType, column_type, value_from_text
-from lab_utils.database.config import ConfigFileNotFoundError, ConfigValueError
 from lab_utils.database.database import (
     NOT_CONNECTED,
     Database,
@@ -17,9 +16,13 @@ from lab_utils.database.database import (
 )
 from lab_utils.database.identifiers import checked_name
 from lab_utils.database.sql_types import Constraint, DataType
-from lab_utils.database.writer import BufferedWriter, WriterStats
 
+# typing costs milliseconds at import; annotations are strings here, mypy reads this block.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
+    from lab_utils.database.config import ConfigFileNotFoundError, ConfigValueError
     from lab_utils.database.embedded import (
         EmbeddedError,
         EmbeddedPostgres,
@@ -27,27 +30,40 @@ if TYPE_CHECKING:
         reachable_temp_dir,
         start_embedded,
     )
+    from lab_utils.database.writer import BufferedWriter, WriterStats
 
-# The embedded server pulls in subprocess, shutil, tempfile, pwd and hashlib, which a DAQ
-# node writing to a real server never uses: its names are imported on first use.
-_EMBEDDED = frozenset(
-    {
-        "EmbeddedError",
-        "EmbeddedPostgres",
-        "embedded_database",
-        "reachable_temp_dir",
-        "start_embedded",
-    }
-)
+# What a DAQ node writing rows with Database.new_entry never uses is imported on first use
+# of its name: the embedded server (subprocess, shutil, tempfile, pwd, hashlib), the
+# buffered writer (threads, uuid, the spool, the COPY encoder) and the config file reader
+# (configparser, difflib, pathlib).
+_LAZY = {
+    "EmbeddedError": "embedded",
+    "EmbeddedPostgres": "embedded",
+    "embedded_database": "embedded",
+    "reachable_temp_dir": "embedded",
+    "start_embedded": "embedded",
+    "BufferedWriter": "writer",
+    "WriterStats": "writer",
+    "ConfigFileNotFoundError": "config",
+    "ConfigValueError": "config",
+}
 
 
 def __getattr__(name: str) -> Any:
-    """Import the embedded server's names when first asked for."""
-    if name in _EMBEDDED:
-        from lab_utils.database import embedded
+    """Import the names of the modules loaded on demand when first asked for."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
 
-        return getattr(embedded, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later look-ups are plain attribute reads
+    return value
+
+
+def __dir__() -> list[str]:
+    """List the public names with the ones imported on demand."""
+    return sorted(set(globals()) | set(_LAZY))
 
 
 __all__ = [

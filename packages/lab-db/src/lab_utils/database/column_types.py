@@ -9,13 +9,16 @@ Types are looked up by the name PostgreSQL's ``format_type`` reports (``double p
 from __future__ import annotations
 
 import datetime as dt
-import decimal
 import numbers
+import sys
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 from lab_utils.database.timerange import moment
+
+# typing costs milliseconds at import; annotations are strings here, mypy reads this block.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 PG_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
 """PostgreSQL's time origin."""
@@ -69,10 +72,16 @@ def _bool_from_text(text: str) -> bool:
     raise ValueError(f"{text!r} is not a boolean (use one of {', '.join(_TRUE + _FALSE)})")
 
 
+def _is_decimal(value: Any) -> bool:
+    # A Decimal exists only once its module is imported: this module need not import it.
+    decimal = sys.modules.get("decimal")
+    return decimal is not None and isinstance(value, decimal.Decimal)
+
+
 def _to_float(value: Any) -> float:
     if isinstance(value, str):
         return _float_from_text(value)
-    if isinstance(value, (numbers.Real, decimal.Decimal)):
+    if isinstance(value, numbers.Real) or _is_decimal(value):
         return float(value)  # also Decimal and numpy floats
     raise TypeError(f"{value!r} is not a number")
 
@@ -83,7 +92,7 @@ def _to_int(value: Any) -> int:
         return int(value)
     if isinstance(value, str):
         return _int_from_text(value)
-    if isinstance(value, decimal.Decimal) and value == value.to_integral_value():
+    if _is_decimal(value) and value == value.to_integral_value():
         return int(value)
     if isinstance(value, numbers.Real) and float(value).is_integer():
         return int(float(value))
@@ -106,9 +115,8 @@ def _to_text(value: Any) -> str:
     return str(value)
 
 
-@dataclass(frozen=True)
 class ColumnType:
-    """One column type and everything lab-db does with it.
+    """One column type and everything lab-db does with it (immutable).
 
     Attributes
     ----------
@@ -129,6 +137,11 @@ class ColumnType:
         Bytes of the fixed-size binary form (0 for text).
     """
 
+    # A plain class rather than a dataclass: dataclasses imports inspect (with ast, dis and
+    # tokenize), 12 ms of every `import lab_utils.database` for ten registry entries.
+    __slots__ = ("convert", "data_type", "declared", "from_text", "name", "size", "struct_code")
+    _FIELDS = ("name", "declared", "data_type", "convert", "from_text", "struct_code", "size")
+
     name: str
     declared: str | None
     data_type: str | None
@@ -136,6 +149,46 @@ class ColumnType:
     from_text: Callable[[str], Any]
     struct_code: str | None
     size: int
+
+    def __init__(
+        self,
+        name: str,
+        declared: str | None,
+        data_type: str | None,
+        convert: Callable[[Any], Any],
+        from_text: Callable[[str], Any],
+        struct_code: str | None,
+        size: int,
+    ) -> None:
+        values = (name, declared, data_type, convert, from_text, struct_code, size)
+        for field, value in zip(self._FIELDS, values, strict=True):
+            object.__setattr__(self, field, value)
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, field) for field in self._FIELDS)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Refuse changes: the registry's entries are shared by every encoder."""
+        raise AttributeError(f"cannot assign to field {name!r}: a ColumnType is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        """Refuse changes, as :meth:`__setattr__` does."""
+        raise AttributeError(f"cannot delete field {name!r}: a ColumnType is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when every field is."""
+        if type(other) is not ColumnType:
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        """Hash of the fields, consistent with :meth:`__eq__`."""
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        """Show every field, as a dataclass would."""
+        fields = ", ".join(f"{field}={getattr(self, field)!r}" for field in self._FIELDS)
+        return f"ColumnType({fields})"
 
     @property
     def is_time(self) -> bool:

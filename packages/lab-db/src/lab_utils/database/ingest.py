@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterable, Sequence, Sized
-from typing import Any
 
 import psycopg2
+import psycopg2.extensions
 from psycopg2 import sql
-from psycopg2.extensions import STATUS_READY
+from psycopg2.extensions import STATUS_READY, TRANSACTION_STATUS_IDLE
 
 from lab_utils.database import batches
-from lab_utils.database.binary_copy import ColumnStream, CopyStream, EncodedStream, RowEncoder
 from lab_utils.database.identifiers import ident
 from lab_utils.database.schema import Schema
+
+# typing costs milliseconds at import; annotations are strings here, mypy reads this block.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from lab_utils.database.binary_copy import CopyStream, EncodedStream, RowEncoder
 
 log = logging.getLogger("lab_utils.database.database")
 
@@ -132,8 +139,10 @@ class Ingest(Schema):
         rows : iterable of sequences
             The rows.
         batch : tuple of str, optional
-            ``(bookkeeping table, batch id)``: record the id in the same transaction and
-            skip the rows (returning 0) if that id was already recorded.
+            ``(bookkeeping table, batch id)``: record the id with the row count in the
+            same transaction (and round trip) as the rows, and write nothing (returning 0,
+            logged) if that id was already recorded. The table is the one the buffered
+            writer keeps (``lab_utils_batches``, made by :func:`batches.create`).
         encoder : RowEncoder, optional
             An encoder for the types of ``columns`` (saves asking the server for them).
         encoded : bytes, optional
@@ -148,15 +157,21 @@ class Ingest(Schema):
         ValueError, TypeError
             A row of the wrong length or a value of the wrong kind (nothing is written).
         """
+        # The COPY encoder (and psycopg 3 with lab-db[fast]) is imported by the first COPY,
+        # not by a program that only writes rows one at a time.
+        from lab_utils.database.binary_copy import CopyStream, EncodedStream, RowEncoder
+
         if encoded is not None:
             count = len(rows) if isinstance(rows, Sized) else 0
             return self._copy(
-                "insert_many", table_name, columns, EncodedStream(encoded, count), batch
+                "insert_many", table_name, columns, EncodedStream(encoded, count), batch, count
             )
         if encoder is None:
             encoder = RowEncoder(self.column_types(table_name, columns))
         stream = CopyStream(encoder, rows, _ROWS_PER_CHUNK, overlap=False)
-        return self._copy("insert_many", table_name, columns, stream, batch)
+        # A sized collection's count goes with the id ahead of the rows (one round trip).
+        known = len(rows) if isinstance(rows, Sized) else None
+        return self._copy("insert_many", table_name, columns, stream, batch, known)
 
     def insert_columns(
         self,
@@ -196,6 +211,8 @@ class Ingest(Schema):
         ValueError, TypeError
             Columns of different lengths, or a value of the wrong kind (nothing is written).
         """
+        from lab_utils.database.binary_copy import ColumnStream, RowEncoder
+
         if encoder is None:
             encoder = RowEncoder(self.column_types(table_name, columns))
         stream = ColumnStream(encoder, data, _COLUMN_ROWS_PER_CHUNK, overlap=False)
@@ -208,22 +225,80 @@ class Ingest(Schema):
         columns: Sequence[str],
         stream: CopyStream | EncodedStream,
         batch: tuple[str, str] | None,
+        count: int | None = None,
     ) -> int:
-        query = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT binary)").format(
-            ident(table_name, "table name"), _column_list(columns)
+        """COPY the stream's rows (and record the batch id) in one transaction; return the rows.
+
+        ``count`` is the number of rows when known before the COPY starts.
+
+        The way the buffered writer sends its batches, in as few round trips as the count
+        allows. The connection is put in autocommit for the call and the server runs one
+        query string as one implicit transaction: the id's INSERT (with the count) and the
+        COPY, so an id already recorded stops it before any row is sent, in one round trip
+        instead of BEGIN, the id, the COPY, its count and COMMIT. With the count known only
+        at the end (an iterator): ``BEGIN; COPY``, then the id with the count and the
+        ``COMMIT`` in a second round trip. A failure anywhere rolls everything back.
+        """
+        connection = self.require_connection()
+        copy = (
+            sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT binary)")
+            .format(ident(table_name, "table name"), _column_list(columns))
+            .as_string(connection)
         )
+        if connection.status != STATUS_READY:
+            return self._copy_joined(what, table_name, copy, stream, batch)
+        ahead = batch is not None and count is not None
+        if batch is None:
+            query = copy
+        elif count is not None:
+            query = f"{_claim(connection, batch, table_name, count)}; {copy}"
+        else:
+            query = f"BEGIN; {copy}"
+        autocommit = connection.autocommit
+        connection.autocommit = True
+        try:
+            with connection.cursor() as cursor:
+                _send(cursor, query, stream)
+                if batch is not None and not ahead:
+                    claim = _claim(connection, batch, table_name, stream.rows)
+                    cursor.execute(f"{claim}; COMMIT")
+        except BaseException as error:
+            _roll_back(connection)
+            if batch is not None and batches.already_written(error, batch[0]):
+                log.info("Batch %s is already in %r: not written twice", batch[1], table_name)
+                return 0
+            if (
+                self.log_failures
+                and isinstance(error, psycopg2.Error)
+                and not isinstance(error, (psycopg2.OperationalError, psycopg2.InterfaceError))
+            ):
+                log.error("%s(%r) failed: %s", what, table_name, str(error).strip())
+            raise
+        finally:
+            if not connection.closed:
+                connection.autocommit = autocommit
+        return stream.rows
+
+    def _copy_joined(
+        self,
+        what: str,
+        table_name: str,
+        copy: str,
+        stream: CopyStream | EncodedStream,
+        batch: tuple[str, str] | None,
+    ) -> int:
+        """COPY within a transaction of the caller's, committed with the rows.
+
+        A known batch id must leave the caller's statements in place (committed, as
+        :meth:`transaction` does), so it is looked for before the COPY rather than left
+        to fail the transaction.
+        """
         with self.transaction(f"{what}({table_name!r})") as cursor:
             if batch is not None and not batches.claim(cursor, batch[0], batch[1], table_name):
                 log.info("Batch %s is already in %r: not written twice", batch[1], table_name)
-                return 0
-            try:
-                cursor.copy_expert(query, stream, size=1 << 20)
-            except psycopg2.Error:
-                if stream.error is not None:  # a bad row, not the server: say which
-                    raise stream.error from None
-                raise
-            finally:
                 stream.close()
+                return 0
+            _send(cursor, copy, stream)
             if batch is not None:
                 batches.set_count(cursor, batch[0], batch[1], stream.rows)
         return stream.rows
@@ -271,3 +346,36 @@ class Ingest(Schema):
         log.info("Modifying measurement entry %s in table <%s>", measurement_id, table_name)
         with self.transaction(f"update_measurement({table_name!r})") as cursor:
             cursor.execute(query, [pair[1] for pair in pairs] + [measurement_id])
+
+
+def _claim(connection: Any, batch: tuple[str, str], table_name: str, rows: int) -> str:
+    """Return the statement recording ``batch``'s id with its row count, as text."""
+    return batches.claiming(batch[0], [(batch[1], rows)], table_name).as_string(connection)
+
+
+def _send(
+    cursor: psycopg2.extensions.cursor, query: str, stream: CopyStream | EncodedStream
+) -> None:
+    """Run ``query`` (ending in a COPY) with the stream's data; a bad row's own error raised."""
+    try:
+        cursor.copy_expert(query, stream, size=1 << 20)
+    except psycopg2.Error:
+        if stream.error is not None:  # a bad row, not the server: say which
+            raise stream.error from None
+        raise
+    finally:
+        stream.close()
+
+
+def _roll_back(connection: Any) -> None:
+    """End a failed ``BEGIN; COPY`` sent in autocommit, if the link still works.
+
+    psycopg2 does not know of a transaction begun that way (its ``rollback()`` would do
+    nothing): the ``ROLLBACK`` is sent as a statement.
+    """
+    with contextlib.suppress(psycopg2.Error):
+        if not connection.closed and (
+            connection.get_transaction_status() != TRANSACTION_STATUS_IDLE
+        ):
+            with connection.cursor() as cursor:
+                cursor.execute("ROLLBACK")

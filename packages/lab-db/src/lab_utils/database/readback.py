@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import psycopg2
 from psycopg2 import sql
@@ -18,8 +17,13 @@ log = logging.getLogger("lab_utils.database.database")
 OPERATORS = ("=", "!=", "<>", "<", "<=", ">", ">=")
 """Comparisons :meth:`ReadBack.select_entries` accepts in ``(column, operator, value)``."""
 
-Condition = tuple[str, str, Any]
-"""One condition of :meth:`ReadBack.select_entries`: ``(column, operator, value)``."""
+# typing costs milliseconds at import; annotations are strings here, mypy reads this block.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    # One condition of ReadBack.select_entries: (column, operator, value).
+    Condition = tuple[str, str, Any]
 
 
 def _as_result(
