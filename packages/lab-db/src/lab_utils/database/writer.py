@@ -22,8 +22,11 @@ that follow (each batch's id recorded in its transaction, committed at least eve
   Ids are pruned once older than ``keep_batch_ids`` *and* older than the oldest batch still
   in the spool: a batch replayed after that long could be written twice.
 - **Unexpected errors** in the thread are logged with their traceback; the batch goes to
-  the spool and the writer carries on. Should the thread die anyway, ``add()``,
-  ``flush()`` and ``close()`` raise ``RuntimeError`` instead of dropping rows.
+  the spool and the writer carries on. Should the thread die anyway (``SystemExit``, a
+  ``KeyboardInterrupt`` raised in it), the rows it held - the interrupted COPY's batches
+  and those queued - go to the spool each with its own id (rows whose values cannot be
+  spooled to ``rejected/``), one ERROR record says how many and where, and ``add()``,
+  ``flush()`` and ``close()`` raise ``RuntimeError``.
 
 What a crash can lose: the rows added since the last flush that are not yet committed (at
 most ``flush_interval`` seconds of data or ``max_queued_batches`` batches, plus what
@@ -339,6 +342,13 @@ class BufferedWriter:
         self._id_base = uuid.uuid4()
         self._id_count = itertools.count()
         self._spool_waiting = True  # a previous writer may have left batches
+        # The rows of the batch in hand not yet committed, by batch id (a batch split to
+        # isolate a refused row: the parts still to go, each with its derived id), and the
+        # refused rows not yet kept in rejected/. Whatever stops the thread, these are what
+        # it must keep: committed parts are out of it, so a replay never doubles them.
+        self._unsent: dict[uuid.UUID, list[Sequence[Any]]] = {}
+        self._refused_now: list[tuple[Sequence[Any], str]] = []
+        self._tracking = True  # _write updates _unsent (not while replaying the spool)
         self._spool_looked = 0.0
         self.last_error: str | None = None
         """The last problem met, as one line (None until one happens)."""
@@ -364,8 +374,8 @@ class BufferedWriter:
     def _check_alive(self) -> None:
         if (self._death is not None or not self._thread.is_alive()) and not self._closing:
             raise RuntimeError(
-                f"the writer of {self.table_name!r} has stopped ({self._death!r}); rows"
-                f" already queued are put in the spool {self.spool.folder} by close()"
+                f"the writer of {self.table_name!r} has stopped ({self._death!r}); the rows"
+                f" it held are in the spool {self.spool.folder} (or in its rejected/)"
             )
 
     def _use_types(self, types: Sequence[str]) -> None:
@@ -770,18 +780,82 @@ class BufferedWriter:
             return False
         batch.id = self._new_id()
         group.members.append(batch)
+        self._unsent[batch.id] = batch.rows
         return True
 
     def _run(self) -> None:
         try:
             self._loop()
         except BaseException as error:
-            # Only a bug or SystemExit gets here: say so loudly; add() and flush() raise now.
-            self._death, self._stopped = error, True
-            log.critical(
-                "The writer of %r stopped: %s", self.table_name, _reason(error), exc_info=True
-            )
-            self._idle.set()
+            # Only a bug or SystemExit gets here: keep the rows, say so loudly; add(),
+            # flush() and close() raise from now on.
+            with self._changed:
+                self._death, self._stopped = error, True
+                self._changed.notify_all()  # producers waiting for room
+            try:
+                self._rescue(error)
+            finally:
+                self._idle.set()
+
+    def _rescue(self, error: BaseException) -> None:
+        """Keep every row the dying thread held: in the spool, or in ``rejected/``.
+
+        The interrupted COPY is rolled back with its connection; its batches and those
+        still queued go to the spool each with its own id, so the next writer's replay is
+        exactly once against ``lab_utils_batches``. Rows that cannot be spooled (a value
+        without a text) go to ``rejected/``. One ERROR record tells it all.
+        """
+        self._disconnect()
+        with self._changed:
+            if self._live is not None:
+                for part in self._live.parts():
+                    self._complete(part)  # the producers' open batch stops growing
+                self._live.complete = True
+            self._open.live = False
+            self._seal()
+            queued = list(self._sealed)
+            self._sealed.clear()
+            self._changed.notify_all()
+        pending = [(batch_id, rows) for batch_id, rows in self._unsent.items() if rows]
+        pending += [(self._new_id(), batch.rows) for batch in queued if batch.rows]
+        refused, self._unsent, self._refused_now = self._refused_now, {}, []
+        spooled = lost = 0
+        for batch_id, rows in pending:
+            good, bad = Spool.storable(rows)
+            refused += bad
+            if not good:
+                continue
+            try:
+                stored = self.spool.put(batch_id, good)
+            except Exception as failure:  # the spool folder itself fails
+                refused += [(row, f"could not be spooled: {_reason(failure)}") for row in good]
+                continue
+            if stored:
+                spooled += len(good)
+                self.rows_spooled += len(good)
+                self._spool_waiting = True
+            else:
+                lost += len(good)
+                self.rows_lost += len(good)
+        kept: Path | str = self.spool.folder / "rejected"
+        rejected = 0
+        if refused:
+            try:
+                kept = self.spool.reject(self.table_name, self.columns, refused)
+                rejected = len(refused)
+                self.rows_rejected += rejected
+            except Exception as failure:  # the folder fails too: say so, count them lost
+                lost += len(refused)
+                self.rows_lost += len(refused)
+                kept = f"nowhere ({_reason(failure)})"
+        self.last_error = f"writer stopped: {_reason(error)}"
+        log.error(
+            "The writer of %r stopped (%s): %d rows it held were spooled to %s (replayed by"
+            " the next writer on that folder), %d rejected to %s, %d lost (spool full);"
+            " add(), flush() and close() raise from now on",
+            self.table_name, _reason(error), spooled, self.spool.folder, rejected, kept, lost,
+            exc_info=error,
+        )  # fmt: skip
 
     def _loop(self) -> None:
         backoff = 0.5
@@ -792,19 +866,21 @@ class BufferedWriter:
             batch = taken or _Batch(encoded=False)
             for part in batch.parts():
                 part.id = self._new_id()
+            self._unsent = {self._id_of(part): part.rows for part in batch.parts()}
             try:
                 self._replay(look=not batch.count())
                 if batch.members:
                     self._write_group(batch)
                 elif batch.rows:
                     self._write(self._id_of(batch), batch.rows, batch)
+                self._unsent = {}
                 self._maintain()
                 backoff = 0.5
             except (_UnavailableError, *_CONNECTION_ERRORS) as error:
                 self._complete_taken(batch)
                 self._outage(error)
                 if batch.count():
-                    self._to_spool_each(batch)
+                    self._spool_unsent()
                     self._spool_sealed()
                 elif self._closing:
                     return
@@ -818,7 +894,7 @@ class BufferedWriter:
                 )  # fmt: skip
                 self._disconnect()
                 if batch.count():
-                    self._to_spool_each(batch)
+                    self._spool_unsent()
                 elif self._closing:
                     return
                 backoff = self._sleep(backoff)
@@ -828,11 +904,22 @@ class BufferedWriter:
         assert batch.id is not None  # given when the thread took the batch
         return batch.id
 
-    def _to_spool_each(self, batch: _Batch) -> None:
-        """Spool a batch, or each batch of a group with its own id."""
-        for part in batch.parts():
-            if part.rows:
-                self._to_spool(self._id_of(part), part.rows)
+    def _spool_unsent(self) -> None:
+        """Spool what the batch in hand has not committed, each part with its own id.
+
+        Parts already committed (of a batch split around a refused row) are left out, so
+        a replay writes each row once; refused rows not yet kept go to ``rejected/``.
+        """
+        # Each part leaves _unsent once kept: should the thread die meanwhile, _rescue
+        # keeps the rest.
+        if self._refused_now:
+            self._reject(self._refused_now)
+            self._refused_now = []
+        while self._unsent:
+            batch_id, rows = next(iter(self._unsent.items()))
+            if rows:
+                self._to_spool(batch_id, rows)
+            del self._unsent[batch_id]
 
     def _complete_taken(self, batch: _Batch) -> None:
         """Complete a batch whose write failed: its rows are final, to spool or split."""
@@ -957,8 +1044,9 @@ class BufferedWriter:
         ``batch``, when given, holds ``rows`` and their encoded chunks (it may be live).
         """
         db = self._database()
-        refused: list[tuple[Sequence[Any], str]] = []
+        refused = self._refused_now = []
         written = self._write_part(db, batch_id, rows, refused, batch)
+        self._refused_now = []
         if refused:
             self._reject(refused)
         return written
@@ -992,6 +1080,7 @@ class BufferedWriter:
         refused: list[tuple[Sequence[Any], str]],
         batch: _Batch | None = None,
     ) -> int:
+        unsent = self._unsent if self._tracking else {}
         try:
             written = self._copy(db, [batch_id], rows, batch)
         except _CONNECTION_ERRORS:
@@ -1006,12 +1095,18 @@ class BufferedWriter:
                         exc_info=True,
                     )  # fmt: skip
                 refused.append((rows[0], _reason(error)))
+                unsent.pop(batch_id, None)
                 return 0
             # Split: ids derived from the batch's, so a replay skips the parts already in.
             middle = len(rows) // 2
+            if batch_id in unsent:
+                del unsent[batch_id]
+                unsent[uuid.uuid5(batch_id, "a")] = list(rows[:middle])
+                unsent[uuid.uuid5(batch_id, "b")] = list(rows[middle:])
             return self._write_part(
                 db, uuid.uuid5(batch_id, "a"), rows[:middle], refused
             ) + self._write_part(db, uuid.uuid5(batch_id, "b"), rows[middle:], refused)
+        unsent.pop(batch_id, None)
         self.rows_written += written
         return written
 
@@ -1146,6 +1241,15 @@ class BufferedWriter:
             self._back()
             return
         self._spool_looked = now
+        self._tracking = False  # a spool file stays until written: nothing else to keep
+        try:
+            self._replay_files()
+        finally:
+            self._tracking = True
+        self._spool_waiting = False
+        self._back()
+
+    def _replay_files(self) -> None:
         for path in self.spool.batches():
             try:
                 batch_id, rows = Spool.read(path)
@@ -1160,5 +1264,3 @@ class BufferedWriter:
             self.rows_replayed += replayed
             self._replayed_in_outage += replayed
             path.unlink()
-        self._spool_waiting = False
-        self._back()
