@@ -50,8 +50,9 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,9 @@ from lab_utils.database.writer_queue import CHUNK, Batch
 from lab_utils.database.writer_thread import WriterThread
 
 log = logging.getLogger(__name__)
+
+# Runs an iterator to its end in C, keeping nothing: add_many's loop over the rows.
+_drain: Callable[[Iterable[object]], None] = deque[object](maxlen=0).extend
 
 __all__ = ["BATCH_TABLE", "BufferedWriter", "WriterStats"]
 
@@ -343,17 +347,24 @@ class BufferedWriter(WriterThread):
         for row in rows:
             self.add(row)
 
-    def _encode_part(self, rows: list[Sequence[Any]]) -> bytes:
-        """Encode rows with psycopg's formatter; rows it refuses go through lab-db's."""
+    def _encode_part(self, rows: list[Sequence[Any]]) -> bytearray:
+        """Encode rows with psycopg's formatter; rows it refuses go through lab-db's.
+
+        The formatter is driven by a C loop (``map`` drained by a zero-length deque), so no
+        bytecode runs per row; the bytearray, made for these rows alone and never written
+        again, is handed over as it is (no copy).
+        """
         data = bytearray()
         encoder = self._encoder
         assert encoder is not None and encoder.formatter is not None
+        formatter = encoder.formatter
         try:
-            encoder.formatter.format_into(rows, data)
+            _drain(map(formatter.function, rows, repeat(formatter.transformer), repeat(data)))
         except Exception:
+            del data[:]
             for row in rows:
                 self._encode_slowly(row, data)
-        return bytes(data)
+        return data
 
     def flush(self, timeout: float = 60.0) -> bool:
         """Write everything queued now; True when the queue and the spool are empty.

@@ -57,7 +57,7 @@ class BatchStream:
         if self._ended:
             return b""
         writer, group = self._writer, self._group
-        pieces = [] if self._started else [HEADER]
+        pieces: list[bytes | bytearray] = [] if self._started else [HEADER]
         self._started = True
         with writer._changed:
             while True:

@@ -53,7 +53,7 @@ class Batch:
 
     def __init__(self, encoded: bool) -> None:
         self.rows: list[Sequence[Any]] = []
-        self.chunks: deque[bytes] = deque()  # encoded rows handed over, not yet sent
+        self.chunks: deque[bytes | bytearray] = deque()  # encoded rows handed over, not yet sent
         self.encoded = encoded  # add() encodes its rows (lab-db[fast])
         self.complete = False  # no row will be added
         self.live = False  # the thread is sending it
