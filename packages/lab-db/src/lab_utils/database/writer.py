@@ -402,7 +402,8 @@ class BufferedWriter(WriterThread):
         Raises
         ------
         RuntimeError
-            The thread had stopped: the rows still queued were put in the spool.
+            The thread had stopped: the rows it held, and those queued since, are in
+            the spool (rows that cannot be spooled in its ``rejected/``).
         """
         dead = not self._thread.is_alive()
         with self._changed:
@@ -417,8 +418,9 @@ class BufferedWriter(WriterThread):
             if queued:
                 self._to_spool(uuid.uuid4(), queued)
             raise RuntimeError(
-                f"the writer of {self.table_name!r} had stopped ({self._death!r});"
-                f" {len(queued)} queued rows were put in the spool {self.spool.folder}"
+                f"the writer of {self.table_name!r} had stopped ({self._death!r}); the rows"
+                f" it held are in the spool {self.spool.folder} (or its rejected/), with"
+                f" {len(queued)} rows queued since"
             )
         if not self._thread.is_alive():
             late = self._drain()  # added by another thread while close() ran
