@@ -181,6 +181,48 @@ def test_a_dead_writer_thread_makes_add_flush_and_close_raise(
     assert writer.rows_lost == 0
 
 
+def test_a_writer_thread_killed_mid_copy_keeps_every_row_for_the_next_writer(
+    db: Database, raw: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _table(db)
+    spool = tmp_path / "spool"
+    # Not connected: the rows of the first batches are encoded by the thread, in its COPY,
+    # where the value raising SystemExit stops it with several batches in hand and queued.
+    writer = BufferedWriter(
+        db.clone(connect=False), "gauge", COLUMNS, batch_size=200, flush_interval=60,
+        max_queued_batches=50, spool_dir=spool,
+    )  # fmt: skip
+    killer = [dt.datetime(2026, 1, 1, tzinfo=_BrokenZone(SystemExit(3))), 1.0]
+    rows = _rows(4000)
+    accepted = 0
+    with pytest.raises(RuntimeError, match="has stopped"):
+        for row in [*rows[:50], killer, *rows[50:]]:
+            writer.add(row)
+            accepted += 1
+        _wait_for(lambda: not writer.stats().alive)
+        writer.flush()
+    with pytest.raises(RuntimeError, match="had stopped"):
+        writer.close()
+    assert writer.rows_lost == 0 and writer.rows_spooled > 0
+    (death,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    message = death.getMessage()
+    assert "stopped (SystemExit: 3)" in message and str(spool) in message
+    assert f"{writer.rows_spooled} rows it held were spooled" in message
+    assert "1 rejected" in message
+    # The killer's time has no text to spool: it is kept in rejected/ with the reason.
+    (kept,) = _rejected(spool)
+    assert "could not be spooled: SystemExit" in kept["reason"]
+    assert kept["row"][1] == 1.0
+
+    with BufferedWriter(db, "gauge", COLUMNS, spool_dir=spool) as after:
+        assert after.flush(timeout=60)
+    with raw.cursor() as cursor:
+        cursor.execute('SELECT count(*), count(DISTINCT "time") FROM gauge')
+        count, distinct = cursor.fetchone()
+    assert count == distinct == accepted - 1  # every row once, but the one in rejected/
+    assert not list(spool.glob("*.jsonl"))
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

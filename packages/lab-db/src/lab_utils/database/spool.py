@@ -24,8 +24,13 @@ def _encode(value: Any) -> Any:
 def _encode_safely(value: Any) -> Any:
     try:
         return _encode(value)
-    except Exception:  # a value that cannot even describe itself: keep what we can
-        return repr(value)
+    except BaseException:  # even a value raising SystemExit: keep what we can
+        # The row is kept in rejected/ because it could not be stored otherwise; what its
+        # value raises when asked for its text belongs to the value, not to the process.
+        try:
+            return repr(value)
+        except BaseException:
+            return f"<unprintable {type(value).__name__}>"
 
 
 def _decode(value: Any) -> Any:
@@ -75,6 +80,28 @@ class Spool:
             os.fsync(handle.fileno())
         temporary.replace(final)
         return True
+
+    @staticmethod
+    def storable(
+        rows: Sequence[Sequence[Any]],
+    ) -> tuple[list[Sequence[Any]], list[tuple[Sequence[Any], str]]]:
+        """Split rows into those :meth:`put` can store and those it cannot, with the reason.
+
+        A value whose text cannot be made (its ``__str__`` or its time zone raising, even
+        ``SystemExit``) makes its row unstorable: such a row goes to ``rejected/`` instead.
+        """
+        good: list[Sequence[Any]] = []
+        bad: list[tuple[Sequence[Any], str]] = []
+        for row in rows:
+            try:
+                json.dumps([_encode(v) for v in row], default=str)
+            except BaseException as error:  # see above
+                text = " ".join(str(error).split())
+                reason = f"{type(error).__name__}: {text}" if text else type(error).__name__
+                bad.append((row, f"could not be spooled: {reason}"))
+            else:
+                good.append(row)
+        return good, bad
 
     def oldest_age(self) -> float:
         """Seconds since the oldest spooled batch was stored (0 when empty)."""

@@ -22,13 +22,22 @@ that follow (each batch's id recorded in its transaction, committed at least eve
   Ids are pruned once older than ``keep_batch_ids`` *and* older than the oldest batch still
   in the spool: a batch replayed after that long could be written twice.
 - **Unexpected errors** in the thread are logged with their traceback; the batch goes to
-  the spool and the writer carries on. Should the thread die anyway, ``add()``,
-  ``flush()`` and ``close()`` raise ``RuntimeError`` instead of dropping rows.
+  the spool and the writer carries on. Should the thread die anyway (``SystemExit``, a
+  ``KeyboardInterrupt`` raised in it), the rows it held - the interrupted COPY's batches
+  and those queued - go to the spool each with its own id (rows whose values cannot be
+  spooled to ``rejected/``), one ERROR record says how many and where, and ``add()``,
+  ``flush()`` and ``close()`` raise ``RuntimeError``.
 
 What a crash can lose: the rows added since the last flush that are not yet committed (at
 most ``flush_interval`` seconds of data or ``max_queued_batches`` batches, plus what
 accumulated while a write was in flight). Spooled batches are on disk (fsynced) and are
 replayed by the next writer using the same spool folder.
+
+This module is the facade (the producers' side: ``add``, ``add_many``, ``flush``,
+``close``, ``stats``); the rest of the writer lives beside it, a base class each:
+:mod:`~lab_utils.database.writer_queue` (the batch queue), :mod:`~lab_utils.database.writer_copy`
+(the streamed COPY), :mod:`~lab_utils.database.writer_refusals` (the refusal split and the
+spool), :mod:`~lab_utils.database.writer_thread` (the thread: outages, replay, its death).
 """
 
 from __future__ import annotations
@@ -43,156 +52,23 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
-import psycopg2
-from psycopg2 import sql
-
-from lab_utils.database import batches
 from lab_utils.database.batches import BATCH_TABLE
-from lab_utils.database.binary_copy import HEADER, TRAILER, CopyStream, RowEncoder
-from lab_utils.database.column_types import column_type
 from lab_utils.database.database import Database
-from lab_utils.database.identifiers import ident
 from lab_utils.database.spool import Spool
+from lab_utils.database.writer_errors import CONNECTION_ERRORS
+from lab_utils.database.writer_queue import CHUNK, Batch
+from lab_utils.database.writer_thread import WriterThread
 
 log = logging.getLogger(__name__)
 
+# Runs an iterator to its end in C, keeping nothing: add_many's loop over the rows.
+_drain: Callable[[Iterable[object]], None] = deque[object](maxlen=0).extend
+
 __all__ = ["BATCH_TABLE", "BufferedWriter", "WriterStats"]
-
-_CONNECTION_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
-
-
-class _Never:
-    """The type no value has: a column whose values add() always checks one by one."""
-
-
-# Column type -> the value type accepted without a check (every value of it fits).
-_SAFE_TYPES: dict[str, type] = {
-    "double precision": float,
-    "text": str,
-    "character varying": str,
-    "boolean": bool,
-    "timestamp with time zone": dt.datetime,
-    "timestamp without time zone": dt.datetime,
-}
-
-
-# Rows per chunk (a power of two): add() hands the encoded rows to the thread, and lets it
-# have the interpreter, every this many rows; see BufferedWriter.add.
-_CHUNK = 1024
-
-
-class _Batch:
-    """Rows on their way to one COPY, and their binary COPY form a chunk at a time.
-
-    The producers fill the open batch; the thread may start its COPY while it is still
-    open (it is then ``live``) and send each chunk as it is handed over, so that little
-    is left to send when the batch completes (by size, time, flush or close).
-    """
-
-    __slots__ = ("chunks", "complete", "deadline", "encoded", "id", "live", "members", "rows")
-
-    def __init__(self, encoded: bool) -> None:
-        self.rows: list[Sequence[Any]] = []
-        self.chunks: deque[bytes] = deque()  # encoded rows handed over, not yet sent
-        self.encoded = encoded  # add() encodes its rows (lab-db[fast])
-        self.complete = False  # no row will be added
-        self.live = False  # the thread is sending it
-        self.deadline = 0.0  # when the thread completes it if its producers have not
-        self.members: list[_Batch] = []  # the batches sent together in this one COPY
-        self.id: uuid.UUID | None = None  # recorded with the rows (given by the thread)
-
-    @classmethod
-    def group(cls, members: list[_Batch], live: bool = False) -> _Batch:
-        """Return batches sent in one COPY and transaction, each keeping its own id.
-
-        A ``live`` group goes on taking the batches that follow while it is sent.
-        """
-        if len(members) == 1 and not live:
-            return members[0]
-        batch = cls(members[0].encoded)
-        batch.members = members
-        batch.complete = not live
-        return batch
-
-    def parts(self) -> list[_Batch]:
-        """Return the batches with rows of their own: the members, or this batch."""
-        return self.members or [self]
-
-    def count(self) -> int:
-        """Return the rows of this batch, or of its members."""
-        return sum(len(part.rows) for part in self.parts())
-
-
-class _BatchStream:
-    """The file-like object psycopg2's ``copy_expert`` reads a batch from, chunk by chunk.
-
-    A read waits (the interpreter let go) for the next chunk while a batch is open, and
-    completes it itself on a flush, a close, or at the deadline. A live group goes on with
-    the batches that follow (:meth:`BufferedWriter._follow`): while the producers keep the
-    thread busy, one COPY carries them all, as ``insert_many``'s does.
-    """
-
-    def __init__(self, writer: BufferedWriter, batch: _Batch) -> None:
-        self._writer = writer
-        self._group = batch
-        self._parts = batch.parts()  # a live group's list: it grows as batches join
-        self._index = 0
-        self._started = False
-        self._ended = False
-        self.rows = 0
-        """Rows in the data (known once it has all been read)."""
-        self.error: Exception | None = None
-        """Always None: the rows were encoded (and checked) beforehand."""
-
-    def read(self, size: int = -1) -> bytes:
-        """Return the chunks waiting, the trailer at the end, then ``b''``; ``size`` is a hint.
-
-        Every chunk waiting goes in one piece: each read is a time the thread has to win
-        the interpreter back from the producer, so one chunk per read could never catch up.
-        """
-        if self._ended:
-            return b""
-        writer, group = self._writer, self._group
-        pieces = [] if self._started else [HEADER]
-        self._started = True
-        with writer._changed:
-            while True:
-                batch = self._parts[self._index]
-                if batch.chunks:
-                    pieces += batch.chunks
-                    batch.chunks.clear()
-                if batch.complete:
-                    if self._index + 1 < len(self._parts) or (
-                        not group.complete and writer._follow(group)
-                    ):
-                        self._index += 1
-                        continue
-                    self._ended = True
-                    self.rows = group.count()
-                    pieces.append(TRAILER)
-                    break
-                if pieces:
-                    break
-                remaining = group.deadline - time.monotonic()
-                if remaining <= 0 or writer._flush_requested or writer._closing:
-                    writer._complete(batch)
-                    continue
-                writer._changed.wait(remaining)
-        return b"".join(pieces)
-
-    def readline(self, size: int = -1) -> bytes:
-        """Binary COPY has no lines; psycopg2 only calls :meth:`read`."""
-        return self.read(size)
-
-    def close(self) -> None:
-        """Nothing to stop."""
-
-
-class _UnavailableError(Exception):
-    """The database cannot take rows now (unreachable, login refused, table missing)."""
 
 
 @dataclass(frozen=True)
@@ -229,15 +105,7 @@ class WriterStats:
     """The last problem met (outage reason, refused rows, unexpected error)."""
 
 
-def _reason(error: BaseException) -> str:
-    """One line: libpq's or the server's message, or the exception's with its type."""
-    text = " ".join(str(error).split())
-    if isinstance(error, (psycopg2.Error, _UnavailableError)):
-        return text or type(error).__name__
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
-
-
-class BufferedWriter:
+class BufferedWriter(WriterThread):
     """Write rows of ``columns`` into ``table_name`` in the background.
 
     Parameters
@@ -310,37 +178,44 @@ class BufferedWriter:
         self._lock = threading.Lock()  # taken directly by add(): cheaper than the condition
         self._acquire, self._release = self._lock.acquire, self._lock.release
         self._changed = threading.Condition(self._lock)
-        self._open = _Batch(encoded=False)
+        self._open = Batch(encoded=False)
         self._rows = self._open.rows  # add()'s shortcuts: the open batch's rows, and the
-        self._stop_at = min(batch_size, _CHUNK)  # count at which it hands them over
+        self._stop_at = min(batch_size, CHUNK)  # count at which it hands them over
         self._stopped = False  # closing, or the thread has died: add() says why
-        self._data: bytearray | None = None  # the open batch's rows not yet in a chunk
-        self._sealed: deque[_Batch] = deque()  # complete batches, oldest first
-        self._live: _Batch | None = None  # the batch the thread is sending
-        self._encoder: RowEncoder | None = None
-        self._format_row: Callable[[Sequence[Any], Any, bytearray], None] | None = None
-        self._transformer: Any = None
+        self._data = None  # the open batch's rows not yet in a chunk
+        self._sealed = deque()  # complete batches, oldest first
+        self._live = None  # the batch the thread is sending
+        self._encoder = None
+        self._format_row = None
+        self._transformer = None
         # add() checks a row in full only when its value types differ from these.
-        self._signature: tuple[type, ...] = ()
+        self._signature = ()
         if database.connection is not None and not database.connection.closed:
             # Unreachable now: the thread learns the types when it connects.
-            with contextlib.suppress(*_CONNECTION_ERRORS):
+            with contextlib.suppress(*CONNECTION_ERRORS):
                 self._use_types(database.column_types(table_name, self.columns))
         self._closing = False
         self._flush_requested = False
         self._idle = threading.Event()
-        self._db: Database | None = None
-        self._death: BaseException | None = None
-        self._down_since: float | None = None
+        self._db = None
+        self._death = None
+        self._down_since = None
         self._last_report = 0.0
         self._replayed_in_outage = 0
-        self._pruned_at: float | None = None
-        self._copy_sql: str | None = None  # "; COPY table (columns) ...", made once
+        self._pruned_at = None
+        self._copy_sql = None  # "; COPY table (columns) ...", made once
         self._id_base = uuid.uuid4()
         self._id_count = itertools.count()
         self._spool_waiting = True  # a previous writer may have left batches
+        # The rows of the batch in hand not yet committed, by batch id (a batch split to
+        # isolate a refused row: the parts still to go, each with its derived id), and the
+        # refused rows not yet kept in rejected/. Whatever stops the thread, these are what
+        # it must keep: committed parts are out of it, so a replay never doubles them.
+        self._unsent = {}
+        self._refused_now = []
+        self._tracking = True  # _write updates _unsent (not while replaying the spool)
         self._spool_looked = 0.0
-        self.last_error: str | None = None
+        self.last_error = None
         """The last problem met, as one line (None until one happens)."""
         self.rows_written = 0
         """Rows committed to the database."""
@@ -359,93 +234,17 @@ class BufferedWriter:
         )
         self._thread.start()
 
-    # -- producer side -------------------------------------------------------------------
-
     def _check_alive(self) -> None:
         if (self._death is not None or not self._thread.is_alive()) and not self._closing:
             raise RuntimeError(
-                f"the writer of {self.table_name!r} has stopped ({self._death!r}); rows"
-                f" already queued are put in the spool {self.spool.folder} by close()"
+                f"the writer of {self.table_name!r} has stopped ({self._death!r}); the rows"
+                f" it held are in the spool {self.spool.folder} (or in its rejected/)"
             )
-
-    def _use_types(self, types: Sequence[str]) -> None:
-        """Take the column types: the encoder, the fast check and the encoding on add()."""
-        if self._encoder is not None and list(types) == self._encoder.types:
-            return  # known already (a reconnection): the open batch goes on as it is
-        encoder = RowEncoder(types)
-        formatter = encoder.formatter
-        with self._changed:
-            self._seal()  # the rows so far were queued without their encoded form
-            self._encoder = encoder
-            self._signature = tuple(
-                _SAFE_TYPES.get(column_type(name).name, _Never) for name in types
-            )
-            if formatter is None:
-                self._format_row, self._transformer, self._data = None, None, None
-            else:
-                self._format_row, self._transformer = formatter.function, formatter.transformer
-                self._data = bytearray()
-            self._new_open(encoded=formatter is not None)
-
-    def _check_row(self, row: Sequence[Any]) -> None:
-        """Check a row whose value types are not the plain ones of its columns."""
-        if len(row) != len(self.columns):
-            raise ValueError(f"row has {len(row)} values for {len(self.columns)} columns")
-        encoder = self._encoder
-        if encoder is None:
-            return
-        try:
-            encoder.check_row(row, self._signature)
-        except (ValueError, TypeError, OverflowError) as error:
-            kind = TypeError if isinstance(error, TypeError) else ValueError
-            raise kind(f"{error} (row {list(row)!r} for {self.columns})") from None
 
     def _refuse(self) -> None:
         if self._closing:
             raise RuntimeError("the writer is closed")
         self._check_alive()
-
-    def _new_open(self, encoded: bool) -> None:
-        """Start a new open batch (the lock held)."""
-        self._open = _Batch(encoded)
-        self._rows = self._open.rows
-        self._stop_at = min(self.batch_size, _CHUNK)
-
-    def _hand_over(self) -> None:
-        """Make the open batch's newest encoded rows a chunk the thread can send (lock held)."""
-        data = self._data
-        if data:
-            self._open.chunks.append(bytes(data))
-            self._data = bytearray()
-        self._stop_at = min(self.batch_size, (len(self._rows) // _CHUNK + 1) * _CHUNK)
-        self._changed.notify_all()
-
-    def _chunk_done(self) -> None:
-        """Hand over a chunk, or the whole batch when it is full (the lock held)."""
-        if len(self._rows) >= self.batch_size:
-            self._seal()
-            if self._backlog() > self.max_queued_batches:
-                self._wait_for_room()
-        else:
-            self._hand_over()
-
-    def _seal(self) -> None:
-        """Complete the open batch and hand it to the thread (with the lock held)."""
-        batch = self._open
-        if batch.rows:
-            self._hand_over()
-            batch.complete = True
-            if not batch.live:  # else the thread has it already
-                self._sealed.append(batch)
-            self._new_open(encoded=batch.encoded)
-
-    def _complete(self, batch: _Batch) -> None:
-        """Complete ``batch`` if it is the open one (the lock held): no row joins it now."""
-        if batch is self._open:
-            self._seal()
-            if batch is self._open:  # it had no row: the producers get a new one
-                self._new_open(encoded=batch.encoded)
-        batch.complete = True
 
     def _encode_slowly(self, row: Sequence[Any], data: bytearray) -> None:
         """Check and encode a row psycopg refused: lab-db's encoder says yes or why not."""
@@ -529,7 +328,7 @@ class BufferedWriter:
                 room = size - len(self._rows)
                 if self._data is None:  # the types changed meanwhile (not seen in practice)
                     break
-            part = list(rows[start : start + max(1, min(_CHUNK, room))])
+            part = list(rows[start : start + max(1, min(CHUNK, room))])
             try:
                 data = self._encode_part(part)  # outside the lock: add() goes on meanwhile
             except (ValueError, TypeError):
@@ -544,40 +343,28 @@ class BufferedWriter:
             time.sleep(0)  # the thread sends the chunk now (see add)
         self._add_each(rows[start:])
 
-    def _wait_for_room(self) -> None:
-        """Wait (the lock held) while more than ``max_queued_batches`` batches wait."""
-        while (
-            self._backlog() > self.max_queued_batches
-            and not self._closing
-            and self._death is None
-            and self._thread.is_alive()
-        ):
-            self._changed.wait(0.5)
-
-    def _backlog(self) -> int:
-        """Return the complete batches in memory but the one being written (lock held).
-
-        Those waiting, and those the thread took together with it: memory holds what it
-        held when the thread took one batch at a time.
-        """
-        taken = 0 if self._live is None else sum(part.complete for part in self._live.members)
-        return len(self._sealed) + max(taken - 1, 0)
-
     def _add_each(self, rows: Sequence[Sequence[Any]]) -> None:
         for row in rows:
             self.add(row)
 
-    def _encode_part(self, rows: list[Sequence[Any]]) -> bytes:
-        """Encode rows with psycopg's formatter; rows it refuses go through lab-db's."""
+    def _encode_part(self, rows: list[Sequence[Any]]) -> bytearray:
+        """Encode rows with psycopg's formatter; rows it refuses go through lab-db's.
+
+        The formatter is driven by a C loop (``map`` drained by a zero-length deque), so no
+        bytecode runs per row; the bytearray, made for these rows alone and never written
+        again, is handed over as it is (no copy).
+        """
         data = bytearray()
         encoder = self._encoder
         assert encoder is not None and encoder.formatter is not None
+        formatter = encoder.formatter
         try:
-            encoder.formatter.format_into(rows, data)
+            _drain(map(formatter.function, rows, repeat(formatter.transformer), repeat(data)))
         except Exception:
+            del data[:]
             for row in rows:
                 self._encode_slowly(row, data)
-        return bytes(data)
+        return data
 
     def flush(self, timeout: float = 60.0) -> bool:
         """Write everything queued now; True when the queue and the spool are empty.
@@ -615,7 +402,8 @@ class BufferedWriter:
         Raises
         ------
         RuntimeError
-            The thread had stopped: the rows still queued were put in the spool.
+            The thread had stopped: the rows it held, and those queued since, are in
+            the spool (rows that cannot be spooled in its ``rejected/``).
         """
         dead = not self._thread.is_alive()
         with self._changed:
@@ -630,8 +418,9 @@ class BufferedWriter:
             if queued:
                 self._to_spool(uuid.uuid4(), queued)
             raise RuntimeError(
-                f"the writer of {self.table_name!r} had stopped ({self._death!r});"
-                f" {len(queued)} queued rows were put in the spool {self.spool.folder}"
+                f"the writer of {self.table_name!r} had stopped ({self._death!r}); the rows"
+                f" it held are in the spool {self.spool.folder} (or its rejected/), with"
+                f" {len(queued)} rows queued since"
             )
         if not self._thread.is_alive():
             late = self._drain()  # added by another thread while close() ran
@@ -642,15 +431,6 @@ class BufferedWriter:
             log.warning(
                 "Writer closed with %d batch(es) still in the spool %s", left, self.spool.folder
             )
-
-    def _drain(self) -> list[Sequence[Any]]:
-        """Take every row still in memory (the thread has stopped)."""
-        with self._changed:
-            self._open.live = False  # a stopped thread sends nothing: the rows are here
-            self._seal()
-            rows = [row for batch in self._sealed for row in batch.rows]
-            self._sealed.clear()
-        return rows
 
     def __enter__(self) -> BufferedWriter:
         """Return the writer."""
@@ -680,485 +460,3 @@ class BufferedWriter:
             alive=self._thread.is_alive(),
             last_error=self.last_error,
         )
-
-    def _queued(self) -> int:
-        """Rows in memory waiting: the open batch, the complete ones but the one being written.
-
-        The batches the thread took together with the one it writes count as waiting, as
-        they did when it took one at a time.
-        """
-        with self._changed:
-            taken = [] if self._live is None else self._live.members[1:]
-            return (
-                len(self._open.rows)
-                + sum(len(batch.rows) for batch in self._sealed)
-                + sum(len(batch.rows) for batch in taken if batch is not self._open)
-            )
-
-    # -- the background thread -----------------------------------------------------------
-
-    def _take(self) -> _Batch | None:
-        """Wait for a batch (by size, time, flush or close); None when closing and empty.
-
-        A complete batch comes first; else the open batch once it has a chunk of encoded
-        rows: its COPY starts then and goes on while the producers fill it (it is ``live``,
-        completed at the latest ``flush_interval`` after this call began).
-        """
-        deadline = time.monotonic() + self.flush_interval
-        with self._changed:
-            if self._live is not None and self._live.members:
-                self._changed.notify_all()  # its batches are out of memory: room
-            self._live = None
-            while True:
-                ready = self._sealed or self._flush_requested or self._closing or self._open.chunks
-                remaining = deadline - time.monotonic()
-                if ready or remaining <= 0:
-                    break
-                self._changed.wait(remaining)
-            if self._sealed:
-                self._changed.notify_all()  # producers waiting for room
-                batch = self._take_sealed()
-            elif self._open.chunks and not (self._flush_requested or self._closing):
-                self._open.live = True
-                batch = _Batch.group([self._open], live=True)
-                batch.deadline = deadline
-            else:
-                self._seal()
-                if not self._sealed:
-                    self._flush_requested = False
-                    self._idle.set()
-                    return None if self._closing else _Batch(encoded=False)
-                batch = self._take_sealed()
-            self._live = batch
-            return batch
-
-    def _take_sealed(self) -> _Batch:
-        """Take every complete batch waiting, as one (the lock held).
-
-        A thread behind its producers then pays the fixed cost of a COPY (its round trips,
-        each a wait for the interpreter) once for all of them: it catches up instead of
-        falling further behind with small batches.
-        """
-        members = [self._sealed.popleft()]
-        while self._sealed and self._sealed[0].encoded == members[0].encoded:
-            members.append(self._sealed.popleft())
-        return _Batch.group(members)
-
-    def _follow(self, group: _Batch) -> bool:
-        """Add the next batch to a live group being sent; False: end its COPY (lock held).
-
-        The group ends on a flush or close, at its deadline (``flush_interval`` after it
-        was taken: rows are committed at most that late), or at ``max_queued_batches``
-        batches' worth of rows (what a crash can lose stays within what memory holds).
-        """
-        if (
-            self._flush_requested
-            or self._closing
-            or time.monotonic() >= group.deadline
-            or group.count() >= self.batch_size * self.max_queued_batches
-        ):
-            return False
-        if self._sealed:
-            if not self._sealed[0].encoded:
-                return False
-            batch = self._sealed.popleft()
-            self._changed.notify_all()  # producers waiting for room
-        elif self._open.encoded:
-            batch = self._open  # even empty: the producer is about to fill it
-            batch.live = True
-        else:
-            return False
-        batch.id = self._new_id()
-        group.members.append(batch)
-        return True
-
-    def _run(self) -> None:
-        try:
-            self._loop()
-        except BaseException as error:
-            # Only a bug or SystemExit gets here: say so loudly; add() and flush() raise now.
-            self._death, self._stopped = error, True
-            log.critical(
-                "The writer of %r stopped: %s", self.table_name, _reason(error), exc_info=True
-            )
-            self._idle.set()
-
-    def _loop(self) -> None:
-        backoff = 0.5
-        while True:
-            taken = self._take()
-            if taken is None and not self.spool.batches():
-                return
-            batch = taken or _Batch(encoded=False)
-            for part in batch.parts():
-                part.id = self._new_id()
-            try:
-                self._replay(look=not batch.count())
-                if batch.members:
-                    self._write_group(batch)
-                elif batch.rows:
-                    self._write(self._id_of(batch), batch.rows, batch)
-                self._maintain()
-                backoff = 0.5
-            except (_UnavailableError, *_CONNECTION_ERRORS) as error:
-                self._complete_taken(batch)
-                self._outage(error)
-                if batch.count():
-                    self._to_spool_each(batch)
-                    self._spool_sealed()
-                elif self._closing:
-                    return
-                backoff = self._sleep(backoff)
-            except Exception as error:
-                self._complete_taken(batch)
-                self.last_error = _reason(error)
-                log.exception(
-                    "Unexpected error in the writer of %r (the batch goes to the spool %s;"
-                    " the writer carries on)", self.table_name, self.spool.folder,
-                )  # fmt: skip
-                self._disconnect()
-                if batch.count():
-                    self._to_spool_each(batch)
-                elif self._closing:
-                    return
-                backoff = self._sleep(backoff)
-
-    @staticmethod
-    def _id_of(batch: _Batch) -> uuid.UUID:
-        assert batch.id is not None  # given when the thread took the batch
-        return batch.id
-
-    def _to_spool_each(self, batch: _Batch) -> None:
-        """Spool a batch, or each batch of a group with its own id."""
-        for part in batch.parts():
-            if part.rows:
-                self._to_spool(self._id_of(part), part.rows)
-
-    def _complete_taken(self, batch: _Batch) -> None:
-        """Complete a batch whose write failed: its rows are final, to spool or split."""
-        with self._changed:
-            for part in batch.parts():
-                self._complete(part)
-            batch.complete = True
-
-    def _spool_sealed(self) -> None:
-        """During an outage, move every full batch from memory to the spool (in order)."""
-        while True:
-            with self._changed:
-                if not self._sealed:
-                    return
-                rows = self._sealed.popleft().rows
-                self._changed.notify_all()  # producers waiting for room
-            self._to_spool(uuid.uuid4(), rows)
-
-    def _sleep(self, backoff: float) -> float:
-        with self._changed:
-            if not self._closing:
-                self._changed.wait(backoff)
-        return min(backoff * 2, self.max_backoff)
-
-    def _disconnect(self) -> None:
-        if self._db is not None:
-            db, self._db = self._db, None
-            try:
-                db.close()
-            except psycopg2.Error as error:
-                log.debug("Closing the writer's broken connection: %s", _reason(error))
-
-    def _outage(self, error: BaseException) -> None:
-        """Tell the outage as one story: a WARNING at its start, then reminders."""
-        self._disconnect()
-        reason = _reason(error)
-        self.last_error = reason
-        now = time.monotonic()
-        if self._down_since is None:
-            self._down_since = self._last_report = now
-            self._replayed_in_outage = 0
-            log.warning(
-                "Database %s unavailable (%s); spooling rows of %r to %s",
-                self._where, reason, self.table_name, self.spool.folder,
-            )  # fmt: skip
-        elif now - self._last_report >= self.reminder_interval:
-            self._last_report = now
-            log.warning(
-                "Database %s still unavailable after %.0f s (%s); %d rows spooled so far",
-                self._where, now - self._down_since, reason, self.rows_spooled,
-            )  # fmt: skip
-
-    def _back(self) -> None:
-        """Close the outage's story once the spool is empty again."""
-        if self._down_since is None:
-            return
-        away = time.monotonic() - self._down_since
-        self._down_since = None
-        self.reconnects += 1
-        log.warning(
-            "Database %s is back after %.1f s; %d spooled rows replayed into %r",
-            self._where, away, self._replayed_in_outage, self.table_name,
-        )  # fmt: skip
-
-    def _to_spool(self, batch_id: uuid.UUID, batch: list[Sequence[Any]]) -> None:
-        try:
-            stored = self.spool.put(batch_id, batch)
-        except Exception as error:  # the spool folder itself fails: keep the rows elsewhere
-            log.exception("Spool %s cannot store a batch", self.spool.folder)
-            reason = f"could not be spooled: {_reason(error)}"
-            self._reject([(row, reason) for row in batch])
-            return
-        if stored:
-            self._spool_waiting = True
-            self.rows_spooled += len(batch)
-        else:
-            self.rows_lost += len(batch)
-            log.error("Spool %s is full: %d rows lost", self.spool.folder, len(batch))
-
-    def _database(self) -> Database:
-        """Return the writer's own connection (bookkeeping table made, column types read)."""
-        if self._db is not None:
-            return self._db
-        db = self._template.clone(connect=False)
-        db.log_failures = False  # the writer reports failures itself, once
-        try:
-            db.connect()
-            with db.transaction("writer bookkeeping") as cursor:
-                batches.create(cursor)
-            types = db.column_types(self.table_name, self.columns)
-        except psycopg2.Error as error:
-            db.close()
-            raise _UnavailableError(_reason(error)) from error
-        self._use_types(types)
-        self._db = db
-        return db
-
-    def _maintain(self) -> None:
-        """Prune old batch ids, about once an hour while connected."""
-        if self._db is None or (
-            self._pruned_at is not None and time.monotonic() - self._pruned_at < 3600
-        ):
-            return
-        self._pruned_at = time.monotonic()
-        keep = max(self.keep_batch_ids, dt.timedelta(seconds=self.spool.oldest_age() + 3600))
-        try:
-            with self._db.transaction("pruning batch ids") as cursor:
-                pruned = batches.prune(cursor, keep)
-        except _CONNECTION_ERRORS:
-            raise
-        except psycopg2.Error as error:  # pruning can wait: the rows matter, not the ids
-            log.warning("Pruning %s failed: %s", BATCH_TABLE, _reason(error))
-            return
-        if pruned:
-            log.info("Pruned %d batch ids older than %s from %s", pruned, keep, BATCH_TABLE)
-
-    def _write(
-        self, batch_id: uuid.UUID, rows: Sequence[Sequence[Any]], batch: _Batch | None = None
-    ) -> int:
-        """Write a batch; isolate and keep aside rows refused for their content.
-
-        ``batch``, when given, holds ``rows`` and their encoded chunks (it may be live).
-        """
-        db = self._database()
-        refused: list[tuple[Sequence[Any], str]] = []
-        written = self._write_part(db, batch_id, rows, refused, batch)
-        if refused:
-            self._reject(refused)
-        return written
-
-    def _write_group(self, group: _Batch) -> None:
-        """Write batches in one COPY; refused, they are written one by one."""
-        db = self._database()
-        # Rows encoded on add() are read from the members' chunks (a live group's grow as
-        # it is sent); the others are encoded by the thread from the members' rows.
-        rows = [] if group.encoded else [row for part in group.members for row in part.rows]
-        try:
-            written = self._copy(db, [], rows, group)
-        except _CONNECTION_ERRORS:
-            raise
-        except Exception as error:
-            if db.connection is None or db.connection.closed:
-                raise psycopg2.InterfaceError(f"connection lost: {_reason(error)}") from error
-            log.debug("A group of %d batches was refused (%s): one by one",
-                      len(group.members), _reason(error))  # fmt: skip
-            for part in group.members:
-                if part.rows:
-                    self._write(self._id_of(part), part.rows)  # split as needed, re-encoded
-            return
-        self.rows_written += written
-
-    def _write_part(
-        self,
-        db: Database,
-        batch_id: uuid.UUID,
-        rows: Sequence[Sequence[Any]],
-        refused: list[tuple[Sequence[Any], str]],
-        batch: _Batch | None = None,
-    ) -> int:
-        try:
-            written = self._copy(db, [batch_id], rows, batch)
-        except _CONNECTION_ERRORS:
-            raise
-        except Exception as error:
-            if db.connection is None or db.connection.closed:
-                raise psycopg2.InterfaceError(f"connection lost: {_reason(error)}") from error
-            if len(rows) == 1:
-                if not isinstance(error, (psycopg2.Error, ValueError, TypeError)):
-                    log.error(
-                        "Unexpected error writing a row of %r: %r", self.table_name, rows[0],
-                        exc_info=True,
-                    )  # fmt: skip
-                refused.append((rows[0], _reason(error)))
-                return 0
-            # Split: ids derived from the batch's, so a replay skips the parts already in.
-            middle = len(rows) // 2
-            return self._write_part(
-                db, uuid.uuid5(batch_id, "a"), rows[:middle], refused
-            ) + self._write_part(db, uuid.uuid5(batch_id, "b"), rows[middle:], refused)
-        self.rows_written += written
-        return written
-
-    def _copy(
-        self,
-        db: Database,
-        ids: Sequence[uuid.UUID],
-        rows: Sequence[Sequence[Any]],
-        batch: _Batch | None,
-    ) -> int:
-        """Write a batch and its id (a group: each of its ids) in one transaction.
-
-        Returns the rows written.
-
-        A batch complete when its COPY starts goes in one round trip: the id's INSERT and
-        the COPY in one query string, run by the server as one implicit transaction (the
-        connection in autocommit for it). Each libpq call the thread makes is a time it has
-        to win the interpreter back from the producer, so fewer calls per batch is what
-        lets the writer keep up; an id already recorded fails the INSERT before the COPY
-        starts. A live group (its batch still filling) is sent as its chunks come and goes
-        on with the batches that follow (:meth:`_follow`), in an explicit transaction:
-        ``BEGIN; COPY``, then each batch's id with its row count and the COMMIT in a second
-        round trip. A failure anywhere rolls back everything.
-        """
-        members = batch.members if batch is not None and batch.members else None
-        connection = db.require_connection()
-        if self._copy_sql is None:
-            self._copy_sql = (
-                sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT binary)")
-                .format(
-                    ident(self.table_name, "table name"),
-                    sql.SQL(", ").join(ident(c, "column name") for c in self.columns),
-                )
-                .as_string(connection)
-            )
-        live = batch is not None and not batch.complete
-        if live:
-            query = "BEGIN; " + self._copy_sql
-        else:
-            query = f"{self._claims(connection, ids, rows, members)}; {self._copy_sql}"
-        stream: CopyStream | _BatchStream
-        if batch is not None and batch.encoded:
-            stream = _BatchStream(self, batch)
-        else:
-            encoder = self._encoder or RowEncoder(db.column_types(self.table_name, self.columns))
-            stream = CopyStream(encoder, rows)
-        connection.autocommit = True
-        try:
-            with connection.cursor() as cursor:
-                cursor.copy_expert(query, stream, size=1 << 20)
-                if live:
-                    cursor.execute(f"{self._claims(connection, ids, rows, members)}; COMMIT")
-        except psycopg2.Error as error:
-            if batch is not None:
-                self._complete_taken(batch)  # its rows are final: split or spooled
-            self._roll_back(connection)
-            if stream.error is not None:  # a bad row, not the server: say which
-                raise stream.error from None
-            if batches.already_written(error) and members is None:
-                log.info("Batch %s is already in %r: not written twice", ids[0],
-                         self.table_name)  # fmt: skip
-                return 0
-            raise
-        except BaseException:
-            if batch is not None:
-                self._complete_taken(batch)
-            raise
-        finally:
-            stream.close()
-            if not connection.closed:
-                connection.autocommit = False
-        return stream.rows
-
-    def _claims(
-        self,
-        connection: Any,
-        ids: Sequence[uuid.UUID],
-        rows: Sequence[Sequence[Any]],
-        members: list[_Batch] | None,
-    ) -> str:
-        """Return the statement recording batch ids with their row counts, as text.
-
-        One id for ``rows``, or (a group) each member's id with its rows.
-        """
-        if members is None:
-            claims = [(str(ids[0]), len(rows))]
-        else:
-            claims = [(str(self._id_of(part)), len(part.rows)) for part in members if part.rows]
-        return batches.claiming(BATCH_TABLE, claims, self.table_name).as_string(connection)
-
-    @staticmethod
-    def _roll_back(connection: Any) -> None:
-        """End the explicit transaction of a live batch that failed (if the link still works)."""
-        if connection.closed or (
-            connection.get_transaction_status() == psycopg2.extensions.TRANSACTION_STATUS_IDLE
-        ):
-            return
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("ROLLBACK")
-        except psycopg2.Error as error:
-            log.debug("Rolling back a failed batch: %s", _reason(error))
-
-    def _reject(self, refused: Sequence[tuple[Sequence[Any], str]]) -> None:
-        path = self.spool.reject(self.table_name, self.columns, refused)
-        self.rows_rejected += len(refused)
-        first = refused[0][1]
-        self.last_error = f"{len(refused)} rows rejected: {first}"
-        log.error(
-            "%d row(s) of %r rejected (%s); kept with the reasons in %s",
-            len(refused), self.table_name, first, path,
-        )  # fmt: skip
-
-    def _new_id(self) -> uuid.UUID:
-        """Return a new batch id, unique without a system call.
-
-        ``uuid4()`` reads the kernel's random source with the interpreter let go, and the
-        thread would then wait up to a switch interval to get it back from the producer:
-        an id derived from the writer's random base and a counter costs no such wait.
-        """
-        return uuid.uuid5(self._id_base, str(next(self._id_count)))
-
-    def _replay(self, look: bool = True) -> None:
-        """Write the spooled batches, in order (and end an outage's story).
-
-        Listing the spool folder lets go of the interpreter (see :meth:`_new_id`), so
-        while rows stream in and nothing was spooled, the folder is listed only on a
-        flush, a close, a quiet interval, or once a second (another writer's leftovers).
-        """
-        now = time.monotonic()
-        if not (self._spool_waiting or look or now - self._spool_looked >= 1.0):
-            self._back()
-            return
-        self._spool_looked = now
-        for path in self.spool.batches():
-            try:
-                batch_id, rows = Spool.read(path)
-            except (OSError, ValueError) as error:
-                target = self.spool.quarantine(path, _reason(error))
-                log.error("Spool file %s cannot be read (%s): moved to %s",
-                          path, _reason(error), target)  # fmt: skip
-                continue
-            before = self.rows_written
-            self._write(batch_id, rows)
-            replayed = self.rows_written - before
-            self.rows_replayed += replayed
-            self._replayed_in_outage += replayed
-            path.unlink()
-        self._spool_waiting = False
-        self._back()
