@@ -1,4 +1,4 @@
-"""One delivery pipeline: each record is frozen once and queued once per sink."""
+"""One delivery pipeline: each record is frozen once, queued once by the caller, once per sink."""
 
 from __future__ import annotations
 

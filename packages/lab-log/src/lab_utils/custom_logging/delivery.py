@@ -134,10 +134,22 @@ class Courier(logging.handlers.QueueListener):
         self._start_lock = threading.Lock()
         self._failing = False
         self._overflowing = False
+        self._sentinel_queued = False
         self.dropped = 0
         """Records lost: queue full, or the sink failed while delivering them."""
         self.delivered = 0
-        """Records (and digests) delivered."""
+        """Records delivered, one by one or summed up in a digest."""
+
+    @property
+    def pending(self) -> int:
+        """Records queued or being delivered: neither delivered nor dropped yet."""
+        # The stop sentinel waits in the queue too, and is no record.
+        return self._records.unfinished_tasks - self._sentinel_queued
+
+    @property
+    def held_back(self) -> int:
+        """Records held back by the rate limit, to be summed up in the next digest."""
+        return self._held.count
 
     def submit(self, record: logging.LogRecord) -> None:
         """Queue a prepared ``record``, starting the thread on first use; never blocks."""
@@ -194,23 +206,23 @@ class Courier(logging.handlers.QueueListener):
             self._thread = None
             return
         deadline = time.monotonic() + timeout
-        sentinels = 0
-        try:
-            self._records.put(_SENTINEL, timeout=timeout)
-        except queue.Full:
-            pass
-        else:
-            sentinels = 1
+        if not self._sentinel_queued:  # a second stop (logging's own at exit) waits again
+            # Set first: the thread may take the sentinel as soon as it is in.
+            self._sentinel_queued = True
+            try:
+                self._records.put(_SENTINEL, timeout=timeout)
+            except queue.Full:
+                self._sentinel_queued = False
+        if self._sentinel_queued:
             thread.join(max(0.0, deadline - time.monotonic()))
         if not thread.is_alive():
             self._thread = None
             return
         # The sink hangs: the thread is left to finish (a daemon, it ends with the
         # process), and what it still holds is said now rather than lost unseen.
-        waiting = self._records.unfinished_tasks - sentinels
         self._report(
-            f"closing after {timeout:g} s with {waiting} records not delivered"
-            f" ({self.dropped} lost before)"
+            f"closing after {timeout:g} s with {self.pending} records not delivered"
+            f" and {self.held_back} held back for a digest ({self.dropped} lost before)"
         )
 
     def dequeue(self, block: bool) -> logging.LogRecord:
@@ -226,6 +238,7 @@ class Courier(logging.handlers.QueueListener):
                 continue
             if item is _SENTINEL:
                 self._send_digest()
+                self._sentinel_queued = False
             # The sentinel too goes back to the listener's loop, which stops on it.
             return item  # type: ignore[return-value]
 
@@ -240,17 +253,23 @@ class Courier(logging.handlers.QueueListener):
         self._attempt(lambda: self._deliver(record))
 
     def _send_digest(self) -> None:
-        held, self._held = self._held, HeldBack()
-        digest = self._digest
-        if held.count and digest is not None and held.last is not None:
-            last = held.last
-            self._attempt(lambda: digest(held.summary(), last))
+        held = self._held
+        if not held.count:
+            return
+        digest, last = self._digest, held.last
+        if digest is None or last is None:
+            self.dropped += held.count
+        else:
+            # The records summed up count as delivered (or lost) with their digest.
+            self._attempt(lambda: digest(held.summary(), last), records=held.count)
+        # Replaced only now: until the digest went, its records count as held back.
+        self._held = HeldBack()
 
-    def _attempt(self, action: Callable[[], object]) -> None:
+    def _attempt(self, action: Callable[[], object], records: int = 1) -> None:
         try:
             action()
         except Exception as exc:
-            self.dropped += 1
+            self.dropped += records
             if not self._failing:
                 self._failing = True
                 self._report(
@@ -258,7 +277,7 @@ class Courier(logging.handlers.QueueListener):
                     " dropping records until it recovers"
                 )
         else:
-            self.delivered += 1
+            self.delivered += records
             if self._failing:
                 self._failing = False
                 self._report(f"delivering again ({self.dropped} records lost so far)")
