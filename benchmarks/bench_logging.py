@@ -1,4 +1,11 @@
-"""Caller cost of a logging call: configure_logging's handlers next to the stdlib's own."""
+"""Caller cost of a logging call: configure_logging's handlers next to the stdlib's own.
+
+Every run writes to a folder of its own and is checked before its figure counts: each
+record must be in the peer's file and in ours (after ``shutdown_logging`` drained the
+queue), and with mail and Slack on a server that never answers, each of the two sinks
+must account for every record it was given (delivered, dropped and said so, held back
+for a rate-limit digest, or still queued and said so at close).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +18,7 @@ from pathlib import Path
 from report import Comparison, best_of, timed
 
 from lab_utils.custom_logging import configure_logging, shutdown_logging
+from lab_utils.custom_logging.delivery import Dispatcher
 
 CALLS = 20_000
 
@@ -20,7 +28,18 @@ def _calls(logger: logging.Logger, count: int) -> float:
     return timed(lambda: [logger.info("reading %d: %.3f K", n, 4.2) for n in range(count)]) / count
 
 
+def _fresh(folder: Path) -> Path:
+    return Path(tempfile.mkdtemp(dir=folder))
+
+
+def _check(what: str, found: int, expected: int) -> None:
+    # A figure from a run that lost records would compare nothing: stop the benchmark.
+    if found != expected:
+        raise RuntimeError(f"logging benchmark: {what}: {found} records, expected {expected}")
+
+
 def _stdlib(folder: Path, count: int) -> float:
+    folder = _fresh(folder)
     root = logging.getLogger()
     stream = logging.StreamHandler(open(folder / "console.txt", "w"))  # noqa: SIM115 - closed below
     file = logging.FileHandler(folder / "stdlib.log")
@@ -35,9 +54,16 @@ def _stdlib(folder: Path, count: int) -> float:
             root.removeHandler(handler)
             handler.close()
         stream.stream.close()
+        for name in ("console.txt", "stdlib.log"):
+            _check(f"stdlib {name}", _readings(folder / name), count)
+
+
+def _readings(path: Path) -> int:
+    return sum("reading " in line for line in path.read_text().splitlines())
 
 
 def _ours(folder: Path, count: int, extra: str = "") -> float:
+    folder = _fresh(folder)
     ini = folder / "logging.ini"
     ini.write_text(
         "[ConsoleLogger]\nactive = 0\n"
@@ -45,10 +71,20 @@ def _ours(folder: Path, count: int, extra: str = "") -> float:
         "log_extension = .log\nlog_level = INFO\n" + extra
     )
     logger = configure_logging(str(ini), logger_name="bench")
+    (dispatcher,) = [h for h in logging.getLogger().handlers if isinstance(h, Dispatcher)]
     try:
         return _calls(logger, count)
     finally:
         shutdown_logging()
+        (written,) = folder.glob("ours*.log")
+        _check("configure_logging file", _readings(written), count)
+        records = len(written.read_text().splitlines())  # with the setup's own records
+        for sink in dispatcher.queued:
+            courier = sink.courier
+            # Held back: over the sinks' default rate limit, waiting for the digest.
+            counts = (courier.delivered, courier.dropped, courier.pending, courier.held_back)
+            _check(f"{courier.name} (delivered, dropped, queued, held back {counts})",
+                   sum(counts), records)  # fmt: skip
 
 
 def _slow_server() -> tuple[int, threading.Event]:

@@ -1,4 +1,4 @@
-"""One delivery pipeline: each record is frozen once and queued once per sink."""
+"""One delivery pipeline: each record is frozen once, queued once by the caller, once per sink."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import subprocess
 import sys
 import threading
 from typing import Any
+
+import pytest
 
 from lab_utils.custom_logging import NonPickledSocketHandler
 from lab_utils.custom_logging.alarm import alarm_formatter
@@ -123,3 +125,39 @@ def test_a_stack_is_shown_once() -> None:
         dispatcher.close()
     (record,) = local.records
     assert local.format(record).count("Stack (most recent call last)") == 1
+
+
+def test_the_caller_never_touches_a_network_sinks_queue(one_shot_listener: Any) -> None:
+    alarm = NonPickledSocketHandler("127.0.0.1", one_shot_listener.port)
+    filtered_in: list[threading.Thread] = []
+    alarm.addFilter(lambda record: filtered_in.append(threading.current_thread()) or True)
+    # Network sinks only: the dispatcher's thread runs without any local sink.
+    dispatcher = Dispatcher(queued=[alarm])
+    dispatcher.start()
+    for n in range(3):
+        dispatcher.handle(logging.makeLogRecord({"levelno": 40, "levelname": "x", "msg": str(n)}))
+    dispatcher.close()
+    assert one_shot_listener.messages == ["0", "1", "2"]
+    assert len(filtered_in) == 3
+    assert threading.current_thread() not in filtered_in
+
+
+def test_a_faulty_filter_is_reported_and_spares_the_other_sinks(
+    one_shot_listener: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    local = _Collect()
+    broken = NonPickledSocketHandler("127.0.0.1", one_shot_listener.port)
+
+    def explode(record: logging.LogRecord) -> bool:
+        raise ValueError("filter bug")
+
+    broken.addFilter(explode)
+    alarm = NonPickledSocketHandler("127.0.0.1", one_shot_listener.port)
+    dispatcher = Dispatcher(local=[local], queued=[broken, alarm])
+    dispatcher.start()
+    for n in range(2):
+        dispatcher.handle(logging.makeLogRecord({"levelno": 40, "levelname": "x", "msg": str(n)}))
+    dispatcher.close()
+    assert [r.msg for r in local.records] == ["0", "1"]
+    assert one_shot_listener.messages == ["0", "1"]
+    assert capsys.readouterr().err.count("ValueError: filter bug") == 2

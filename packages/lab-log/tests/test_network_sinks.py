@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -251,3 +252,29 @@ def test_a_bad_peer_never_costs_the_other_sinks_a_record(
     if bad != "slack 500":
         assert wait_for(lambda: slacks() == expected)
     shutdown_logging()
+
+
+def test_a_hanging_sink_says_what_it_drops_and_what_it_still_holds(
+    hanging_server: tuple[int, threading.Event], capsys: pytest.CaptureFixture[str]
+) -> None:
+    port, connected = hanging_server
+    handler = SlackHandler(webhook_url=f"http://127.0.0.1:{port}/hook", timeout=1.0)
+    handler.start_courier("slack test", capacity=2)
+    handler.emit(_record("first"))
+    assert connected.wait(20)  # the worker holds "first" and waits for the server
+    for n in range(4):
+        handler.emit(_record(f"then {n}"))
+    handler.close(timeout=0.2)
+    err = capsys.readouterr().err
+    # Two wait in the queue, two more found it full: said once, counted, not lost unseen.
+    assert err.count("slack test: queue full (2 records waiting)") == 1
+    held, lost = (
+        int(n) for n in re.search(r"with (\d+) records not delivered.*\((\d+) lost", err).groups()
+    )
+    assert held + lost == 5
+    assert lost >= 2
+    # The abandoned worker still tries what it holds, and says so once when it fails.
+    courier = handler.courier
+    assert wait_for(lambda: courier.dropped == 5)
+    courier.stop()
+    assert capsys.readouterr().err.count("slack test: cannot deliver") == 1

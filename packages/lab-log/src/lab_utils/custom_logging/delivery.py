@@ -10,9 +10,11 @@ down, slow or hanging therefore never stops, slows or kills the caller or the ot
 Failures are reported once on stderr (and once more when the sink recovers), not as one
 traceback per record, and the courier can hold records back in a flood and send a digest.
 
-:class:`Dispatcher` is what ``configure_logging`` puts on the root logger: it prepares each
-record once and hands that one frozen record to the queue of the local sinks (console,
-file) and to the queue of each network sink, so no record is copied or queued twice.
+:class:`Dispatcher` is what ``configure_logging`` puts on the root logger: the caller
+prepares each record once and puts it in one queue. One listener thread takes it from
+there, writes it to the local sinks (console, file) and hands the same frozen record to
+the queue of each network sink that wants it, so the caller pays one queue put per call
+however many sinks there are, and no record is copied or queued twice.
 """
 
 from __future__ import annotations
@@ -131,10 +133,23 @@ class Courier(logging.handlers.QueueListener):
         self._held = HeldBack()
         self._start_lock = threading.Lock()
         self._failing = False
+        self._overflowing = False
+        self._sentinel_queued = False
         self.dropped = 0
         """Records lost: queue full, or the sink failed while delivering them."""
         self.delivered = 0
-        """Records (and digests) delivered."""
+        """Records delivered, one by one or summed up in a digest."""
+
+    @property
+    def pending(self) -> int:
+        """Records queued or being delivered: neither delivered nor dropped yet."""
+        # The stop sentinel waits in the queue too, and is no record.
+        return self._records.unfinished_tasks - self._sentinel_queued
+
+    @property
+    def held_back(self) -> int:
+        """Records held back by the rate limit, to be summed up in the next digest."""
+        return self._held.count
 
     def submit(self, record: logging.LogRecord) -> None:
         """Queue a prepared ``record``, starting the thread on first use; never blocks."""
@@ -150,6 +165,17 @@ class Courier(logging.handlers.QueueListener):
             self._records.put_nowait(record)
         except queue.Full:
             self.dropped += 1
+            if not self._overflowing:
+                # Said once per overflow, not per record: a flood must not flood stderr too.
+                self._overflowing = True
+                self._report(
+                    f"queue full ({self._records.maxsize} records waiting):"
+                    " dropping new records until it drains"
+                )
+        else:
+            if self._overflowing and self._records.qsize() * 2 <= self._records.maxsize:
+                self._overflowing = False
+                self._report(f"queue drained ({self.dropped} records lost so far)")
 
     def _name_thread(self) -> None:
         # Named after the sink, for py-spy and thread dumps; QueueListener leaves it unnamed.
@@ -179,13 +205,25 @@ class Courier(logging.handlers.QueueListener):
         if thread is None or not thread.is_alive():
             self._thread = None
             return
-        try:
-            self._records.put(_SENTINEL, timeout=timeout)
-        except queue.Full:
-            return
-        thread.join(timeout)
+        deadline = time.monotonic() + timeout
+        if not self._sentinel_queued:  # a second stop (logging's own at exit) waits again
+            # Set first: the thread may take the sentinel as soon as it is in.
+            self._sentinel_queued = True
+            try:
+                self._records.put(_SENTINEL, timeout=timeout)
+            except queue.Full:
+                self._sentinel_queued = False
+        if self._sentinel_queued:
+            thread.join(max(0.0, deadline - time.monotonic()))
         if not thread.is_alive():
             self._thread = None
+            return
+        # The sink hangs: the thread is left to finish (a daemon, it ends with the
+        # process), and what it still holds is said now rather than lost unseen.
+        self._report(
+            f"closing after {timeout:g} s with {self.pending} records not delivered"
+            f" and {self.held_back} held back for a digest ({self.dropped} lost before)"
+        )
 
     def dequeue(self, block: bool) -> logging.LogRecord:
         """Wait for the next record, sending the digest when a rate-limit window closes."""
@@ -200,6 +238,7 @@ class Courier(logging.handlers.QueueListener):
                 continue
             if item is _SENTINEL:
                 self._send_digest()
+                self._sentinel_queued = False
             # The sentinel too goes back to the listener's loop, which stops on it.
             return item  # type: ignore[return-value]
 
@@ -214,17 +253,23 @@ class Courier(logging.handlers.QueueListener):
         self._attempt(lambda: self._deliver(record))
 
     def _send_digest(self) -> None:
-        held, self._held = self._held, HeldBack()
-        digest = self._digest
-        if held.count and digest is not None and held.last is not None:
-            last = held.last
-            self._attempt(lambda: digest(held.summary(), last))
+        held = self._held
+        if not held.count:
+            return
+        digest, last = self._digest, held.last
+        if digest is None or last is None:
+            self.dropped += held.count
+        else:
+            # The records summed up count as delivered (or lost) with their digest.
+            self._attempt(lambda: digest(held.summary(), last), records=held.count)
+        # Replaced only now: until the digest went, its records count as held back.
+        self._held = HeldBack()
 
-    def _attempt(self, action: Callable[[], object]) -> None:
+    def _attempt(self, action: Callable[[], object], records: int = 1) -> None:
         try:
             action()
         except Exception as exc:
-            self.dropped += 1
+            self.dropped += records
             if not self._failing:
                 self._failing = True
                 self._report(
@@ -232,7 +277,7 @@ class Courier(logging.handlers.QueueListener):
                     " dropping records until it recovers"
                 )
         else:
-            self.delivered += 1
+            self.delivered += records
             if self._failing:
                 self._failing = False
                 self._report(f"delivering again ({self.dropped} records lost so far)")
@@ -347,13 +392,42 @@ class QueuedDelivery(_FreezingQueueHandler):
         super().close()
 
 
+class _FanOut(logging.handlers.QueueListener):
+    """The dispatcher's thread: writes the local sinks and feeds each network sink's queue."""
+
+    def __init__(
+        self,
+        records: queue.SimpleQueue[logging.LogRecord | None],
+        local: tuple[logging.Handler, ...],
+        queued: tuple[QueuedDelivery, ...],
+    ) -> None:
+        super().__init__(records, *local, respect_handler_level=True)
+        self.queued = queued
+
+    def handle(self, record: logging.LogRecord) -> None:
+        """Write ``record`` to the local sinks, queue it for each network sink that wants it."""
+        super().handle(record)
+        for sink in self.queued:
+            if record.levelno < sink.level:
+                continue
+            try:
+                if sink.filter(record):
+                    sink.enqueue(record)
+            except Exception:
+                # A faulty filter must not end this thread, which every sink depends on.
+                sink.handleError(record)
+
+
 class Dispatcher(_FreezingQueueHandler):
     """The root handler of ``configure_logging``: one prepared record for every sink.
 
-    Local sinks (console, file) are served by a standard :class:`QueueListener` thread
-    from this handler's own queue; each :class:`QueuedDelivery` sink gets the same
-    prepared record in its own bounded queue, when the record reaches its level and
-    passes its filters.
+    The caller prepares a record once and puts it in this handler's one queue, when some
+    sink's level admits it. A :class:`logging.handlers.QueueListener` thread takes it
+    from there: it writes the local sinks (console, file) and gives the same prepared
+    record to the bounded queue of each :class:`QueuedDelivery` sink whose level it
+    reaches and whose filters it passes. The caller's cost is thus one level check, one
+    copy and one queue put, whatever the number of sinks; a network sink's queue is never
+    touched by the caller.
 
     Parameters
     ----------
@@ -370,20 +444,21 @@ class Dispatcher(_FreezingQueueHandler):
         super().__init__(records)
         self.local = tuple(local)
         self.queued = tuple(queued)
-        self._listener = logging.handlers.QueueListener(
-            records, *self.local, respect_handler_level=True
-        )
-        self._local_level = min((h.level for h in self.local), default=None)
+        self._listener = _FanOut(records, self.local, self.queued)
+        # Levels are read once here, like the root logger's level set from them; a record
+        # below every sink's level costs the caller one comparison, not even a copy.
+        self._level = min((h.level for h in (*self.local, *self.queued)), default=None)
+        self._put = records.put
         self._started = False
 
     def start(self) -> None:
-        """Start the thread of the local sinks."""
-        if self.local and not self._started:
+        """Start the thread that feeds every sink."""
+        if self._level is not None and not self._started:
             self._listener.start()
             self._started = True
 
     def emit(self, record: logging.LogRecord) -> None:
-        """Prepare ``record`` once and queue it for every sink that wants it.
+        """Prepare ``record`` once and queue it for the sinks' thread.
 
         Parameters
         ----------
@@ -391,21 +466,13 @@ class Dispatcher(_FreezingQueueHandler):
             The record to send.
         """
         try:
-            local = self._local_level is not None and record.levelno >= self._local_level
-            sinks = [sink for sink in self.queued if record.levelno >= sink.level]
-            if not (local or sinks):
-                return  # no sink wants it: not even the copy is made
-            prepared = self.prepare(record)
-            if local:
-                self.enqueue(prepared)
-            for sink in sinks:
-                if sink.filter(prepared):
-                    sink.enqueue(prepared)
+            if self._level is not None and record.levelno >= self._level:
+                self._put(self.prepare(record))
         except Exception:
             self.handleError(record)
 
     def close(self) -> None:
-        """Write what the local sinks have queued, stop their thread, close every sink."""
+        """Hand over what is queued, stop the thread, close every sink (draining them)."""
         if self._started:
             self._listener.stop()
             self._started = False
