@@ -9,11 +9,18 @@ than the spool's reach are pruned (:func:`prune`).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Sequence
 
 import psycopg2.errors
 import psycopg2.extensions
 from psycopg2 import sql
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing is not imported at run time (start-up cost)
+    from typing import Any
+
+log = logging.getLogger(__name__)
 
 BATCH_TABLE = "lab_utils_batches"
 """Bookkeeping table: one row per batch written by a BufferedWriter."""
@@ -28,6 +35,24 @@ def create(cursor: psycopg2.extensions.cursor, table: str = BATCH_TABLE) -> None
             " written_at timestamptz NOT NULL DEFAULT now())"
         ).format(sql.Identifier(table))
     )
+
+
+def roll_back(connection: Any) -> None:
+    """End a failed ``BEGIN; COPY`` query string sent in autocommit, if the link still works.
+
+    psycopg2 does not know of a transaction begun inside a query string (its ``rollback()``
+    would do nothing), so the ``ROLLBACK`` is sent as a statement. A link that fails here is
+    the caller's error to report, not this one: it is logged at DEBUG only.
+    """
+    if connection.closed or (
+        connection.get_transaction_status() == psycopg2.extensions.TRANSACTION_STATUS_IDLE
+    ):
+        return
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("ROLLBACK")
+    except psycopg2.Error as error:
+        log.debug("Rolling back a failed COPY: %s", " ".join(str(error).split()))
 
 
 def claim(cursor: psycopg2.extensions.cursor, table: str, batch_id: str, data_table: str) -> bool:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Iterable, Sequence, Sized
 
 import psycopg2
 import psycopg2.extensions
 from psycopg2 import sql
-from psycopg2.extensions import STATUS_READY, TRANSACTION_STATUS_IDLE
+from psycopg2.extensions import STATUS_READY
 
 from lab_utils.database import batches
 from lab_utils.database.identifiers import ident
@@ -263,7 +262,7 @@ class Ingest(Schema):
                     claim = _claim(connection, batch, table_name, stream.rows)
                     cursor.execute(f"{claim}; COMMIT")
         except BaseException as error:
-            _roll_back(connection)
+            batches.roll_back(connection)
             if batch is not None and batches.already_written(error, batch[0]):
                 log.info("Batch %s is already in %r: not written twice", batch[1], table_name)
                 return 0
@@ -365,17 +364,3 @@ def _send(
         raise
     finally:
         stream.close()
-
-
-def _roll_back(connection: Any) -> None:
-    """End a failed ``BEGIN; COPY`` sent in autocommit, if the link still works.
-
-    psycopg2 does not know of a transaction begun that way (its ``rollback()`` would do
-    nothing): the ``ROLLBACK`` is sent as a statement.
-    """
-    with contextlib.suppress(psycopg2.Error):
-        if not connection.closed and (
-            connection.get_transaction_status() != TRANSACTION_STATUS_IDLE
-        ):
-            with connection.cursor() as cursor:
-                cursor.execute("ROLLBACK")

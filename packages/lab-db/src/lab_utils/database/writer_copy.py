@@ -173,7 +173,7 @@ class StreamedCopy(BatchQueue):
         except psycopg2.Error as error:
             if batch is not None:
                 self._complete_taken(batch)  # its rows are final: split or spooled
-            self._roll_back(connection)
+            batches.roll_back(connection)
             if stream.error is not None:  # a bad row, not the server: say which
                 raise stream.error from None
             if batches.already_written(error) and members is None:
@@ -207,16 +207,3 @@ class StreamedCopy(BatchQueue):
         else:
             claims = [(str(self._id_of(part)), len(part.rows)) for part in members if part.rows]
         return batches.claiming(BATCH_TABLE, claims, self.table_name).as_string(connection)
-
-    @staticmethod
-    def _roll_back(connection: Any) -> None:
-        """End the explicit transaction of a live batch that failed (if the link still works)."""
-        if connection.closed or (
-            connection.get_transaction_status() == psycopg2.extensions.TRANSACTION_STATUS_IDLE
-        ):
-            return
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("ROLLBACK")
-        except psycopg2.Error as error:
-            log.debug("Rolling back a failed batch: %s", reason_of(error))
