@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import psycopg2
+import psycopg2.errors
+import psycopg2.extensions
 from psycopg2 import sql
 
 from lab_utils.database.identifiers import ident
@@ -26,6 +29,60 @@ if TYPE_CHECKING:
     Condition = tuple[str, str, Any]
 
 
+class MissingTableError(psycopg2.errors.UndefinedTable, psycopg2.IntegrityError):
+    """A read-back named a table that does not exist; the message says what to do.
+
+    Both the server's error (``psycopg2.errors.UndefinedTable``, a ``ProgrammingError``,
+    ``pgcode`` ``42P01``) and the ``psycopg2.IntegrityError`` 0.5 raised for a missing table
+    and the rest of this API raises: handlers written for either catch it.
+
+    Attributes
+    ----------
+    table : str
+        The table.
+    """
+
+    pgcode = "42P01"
+
+    def __init__(self, message: str, table: str) -> None:
+        super().__init__(message)
+        self.table = table
+
+
+class MissingColumnError(psycopg2.errors.UndefinedColumn, psycopg2.IntegrityError):
+    """A read-back named a column its table does not have; the message lists the columns.
+
+    Both the server's error (``psycopg2.errors.UndefinedColumn``, a ``ProgrammingError``,
+    ``pgcode`` ``42703``) and a ``psycopg2.IntegrityError``, as :class:`MissingTableError`.
+
+    Attributes
+    ----------
+    table : str
+        The table.
+    columns : list of str
+        The columns asked for that it does not have.
+    """
+
+    pgcode = "42703"
+
+    def __init__(self, message: str, table: str, columns: list[str]) -> None:
+        super().__init__(message)
+        self.table = table
+        self.columns = columns
+
+
+class _UndefinedError(Exception):
+    """An undefined table or column, carried out of the transaction unlogged.
+
+    The transaction logs psycopg2 errors only; this one is diagnosed after the rollback and
+    reported once, clearly.
+    """
+
+    def __init__(self, error: psycopg2.Error) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 def _as_result(
     names: list[str], rows: list[tuple[Any, ...]], as_frame: bool
 ) -> list[dict[str, Any]] | Any:
@@ -43,9 +100,10 @@ def _as_result(
 
 def _where(
     conditions: Mapping[str, Any] | Sequence[Condition] | None,
-) -> tuple[sql.Composable, list[Any]]:
+) -> tuple[sql.Composable, list[Any], list[str]]:
+    """Return the WHERE clause, its values and the columns it names."""
     if not conditions:
-        return sql.SQL(""), []
+        return sql.SQL(""), [], []
     triples: list[Condition] = (
         [(c, "=", v) for c, v in conditions.items()]
         if isinstance(conditions, Mapping)
@@ -66,11 +124,17 @@ def _where(
         else:
             parts.append(sql.SQL("{} " + operator + " %s").format(name))
             values.append(value)
-    return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(parts), values
+    names = [str(triple[0]) for triple in triples]
+    return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(parts), values, names
 
 
 class ReadBack(Timescale):
-    """Queries returning rows."""
+    """Queries returning rows.
+
+    A table or column that does not exist is a :class:`MissingTableError` or
+    :class:`MissingColumnError` naming it and saying what to do, logged once at ERROR; the
+    failed statement is rolled back, so the connection goes on working.
+    """
 
     def fetch_latest_value(
         self, table_name: str, column_name: Sequence[str] | None = None
@@ -83,6 +147,13 @@ class ReadBack(Timescale):
             The table.
         column_name : list of str, optional
             The columns to return after ``time`` (all columns by default), as in 0.5.
+
+        Raises
+        ------
+        MissingTableError
+            The table does not exist (an ``IntegrityError``, as in 0.5).
+        MissingColumnError
+            The table has no ``time`` column, or not one of ``column_name``.
         """
         rows = self.fetch_latest(table_name, column_name, limit=1)
         return tuple(rows[0]) if rows else None
@@ -90,22 +161,34 @@ class ReadBack(Timescale):
     def fetch_latest(
         self, table_name: str, columns: Sequence[str] | None = None, limit: int = 10
     ) -> list[tuple[Any, ...]]:
-        """Return the ``limit`` most recent rows (newest first), ``time`` plus ``columns``."""
+        """Return the ``limit`` most recent rows (newest first), ``time`` plus ``columns``.
+
+        Raises
+        ------
+        MissingTableError, MissingColumnError
+            The table, its ``time`` column or one of ``columns`` does not exist.
+        """
         query = sql.SQL("SELECT {} FROM {} ORDER BY time DESC LIMIT %s").format(
             self._select_list(columns), ident(table_name, "table name")
         )
-        with self.transaction(f"fetch_latest({table_name!r})") as cursor:
+        with self._reading("fetch_latest", table_name, ["time", *(columns or ())]) as cursor:
             cursor.execute(query, (int(limit),))
             return list(cursor.fetchall())
 
     def fetch_range(
         self, table_name: str, start: Any, end: Any, columns: Sequence[str] | None = None
     ) -> list[tuple[Any, ...]]:
-        """Return rows with ``start <= time < end``, oldest first."""
+        """Return rows with ``start <= time < end``, oldest first.
+
+        Raises
+        ------
+        MissingTableError, MissingColumnError
+            The table, its ``time`` column or one of ``columns`` does not exist.
+        """
         query = sql.SQL("SELECT {} FROM {} WHERE time >= %s AND time < %s ORDER BY time").format(
             self._select_list(columns), ident(table_name, "table name")
         )
-        with self.transaction(f"fetch_range({table_name!r})") as cursor:
+        with self._reading("fetch_range", table_name, ["time", *(columns or ())]) as cursor:
             cursor.execute(query, (start, end))
             return list(cursor.fetchall())
 
@@ -121,6 +204,11 @@ class ReadBack(Timescale):
 
         ``bucket`` is an interval such as ``'10 seconds'`` or ``'1 hour'``; TimescaleDB's
         ``time_bucket`` where installed (either edition), ``date_bin`` otherwise.
+
+        Raises
+        ------
+        MissingTableError, MissingColumnError
+            The table, its ``time`` column or one of ``columns`` does not exist.
         """
         checked_interval(bucket, "bucket")
         function = (
@@ -138,7 +226,7 @@ class ReadBack(Timescale):
         query = sql.SQL("SELECT {} AS bucket, {} FROM {} {} GROUP BY 1 ORDER BY 1").format(
             function, averages, ident(table_name, "table name"), where
         )
-        with self.transaction(f"fetch_averages({table_name!r})") as cursor:
+        with self._reading("fetch_averages", table_name, ["time", *columns]) as cursor:
             cursor.execute(query, (bucket, start, end))
             return list(cursor.fetchall())
 
@@ -150,6 +238,73 @@ class ReadBack(Timescale):
             [sql.Identifier("time"), *(ident(c, "column name") for c in columns if c != "time")]
         )
 
+    @contextlib.contextmanager
+    def _reading(
+        self, what: str, table_name: str, names: Sequence[str]
+    ) -> Iterator[psycopg2.extensions.cursor]:
+        """Run a read-back in a transaction; a missing table or column is said clearly.
+
+        ``names`` are the columns the statement reads. The server's undefined-table or
+        -column error is carried out of the transaction (rolled back, not logged there) and
+        turned into the error :meth:`_missing` words, logged once.
+        """
+        try:
+            with self.transaction(f"{what}({table_name!r})") as cursor:
+                try:
+                    yield cursor
+                except (psycopg2.errors.UndefinedTable, psycopg2.errors.UndefinedColumn) as error:
+                    raise _UndefinedError(error) from error
+        except _UndefinedError as undefined:
+            failure = self._missing(table_name, names, undefined.error)
+            if self.log_failures:
+                log.error("%s(%r) failed: %s", what, table_name, failure)
+            raise failure from None
+
+    def _missing(self, table_name: str, names: Sequence[str], error: psycopg2.Error) -> Exception:
+        """Return the error that says which of the table and ``names`` is missing.
+
+        The server's own error when neither is (it named something else, or the table was
+        created meanwhile); it too when the connection fails while looking.
+        """
+        place = f"database {self.database!r} on {self.host}:{self.port}"
+        try:
+            found = self.table_columns(table_name)
+        except psycopg2.IntegrityError:  # the table is not there
+            return MissingTableError(
+                f"table {table_name!r} does not exist in {place}{self._similar(table_name)}:"
+                f" check the name, or create it with create_timescale_db({table_name!r})",
+                table_name,
+            )
+        except psycopg2.Error:
+            return error
+        missing = [name for name in dict.fromkeys(names) if name not in found]
+        if not missing:
+            return error
+        listed = ", ".join(map(repr, missing))
+        need = " (read-back orders rows by time)" if "time" in missing else ""
+        return MissingColumnError(
+            f"table {table_name!r} has no column {listed}{need} (columns: {', '.join(found)})"
+            f" in {place}: check the name, or add it with new_column({table_name!r},"
+            f" {missing[0]!r}, DataType...)",
+            table_name,
+            missing,
+        )
+
+    def _similar(self, table_name: str) -> str:
+        """Return ``' (did you mean 'x'?)'`` for the tables named most like ``table_name``."""
+        try:
+            with self.transaction("listing tables") as cursor:
+                cursor.execute(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+                )
+                tables = [name for (name,) in cursor.fetchall()]
+        except psycopg2.Error:
+            return ""
+        import difflib  # only when a name is wrong: it costs at import
+
+        close = difflib.get_close_matches(table_name, tables, n=3)
+        return f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
+
     def check_empty_table(self, table_name: str) -> bool:
         """Return True when ``table_name`` holds no row (0.5).
 
@@ -157,13 +312,12 @@ class ReadBack(Timescale):
         ------
         psycopg2.DatabaseError
             Not connected.
-        psycopg2.IntegrityError
-            The table does not exist.
+        MissingTableError
+            The table does not exist (an ``IntegrityError``, as in 0.5).
         """
         self.require_connection()
-        self._require_table(table_name)
         query = sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(ident(table_name, "table name"))
-        with self.transaction(f"check_empty_table({table_name!r})") as cursor:
+        with self._reading("check_empty_table", table_name, []) as cursor:
             cursor.execute(query)
             return not cursor.fetchone()[0]  # type: ignore[index]
 
@@ -177,7 +331,8 @@ class ReadBack(Timescale):
         psycopg2.DatabaseError
             Not connected.
         psycopg2.IntegrityError
-            The table does not exist, or its ``id`` column has no sequence.
+            The table does not exist (:class:`MissingTableError`), or its ``id`` column
+            has no sequence.
         """
         self.require_connection()
         if self.check_empty_table(table_name):
@@ -225,8 +380,8 @@ class ReadBack(Timescale):
         ------
         psycopg2.DatabaseError
             Not connected.
-        psycopg2.IntegrityError
-            The table does not exist.
+        MissingTableError
+            The table does not exist (an ``IntegrityError``, as in 0.5).
         psycopg2.Error
             The conditions are not valid SQL for this table.
         """
@@ -235,14 +390,19 @@ class ReadBack(Timescale):
             raise ValueError("no conditions: use select_entries() to read every row")
         where = sql.SQL(" AND ").join(sql.SQL("({})").format(sql.SQL(text)) for text in texts)
         query = sql.SQL("SELECT * FROM {} WHERE {}").format(ident(table_name, "table name"), where)
-        return self._entries("retrieve_entries", table_name, query, [], as_frame)
+        return self._entries("retrieve_entries", table_name, [], query, [], as_frame)
 
     def _entries(
-        self, what: str, table_name: str, query: sql.Composable, values: list[Any], as_frame: bool
+        self,
+        what: str,
+        table_name: str,
+        columns: Sequence[str],
+        query: sql.Composable,
+        values: list[Any],
+        as_frame: bool,
     ) -> list[dict[str, Any]] | Any:
         self.require_connection()
-        self._require_table(table_name)
-        with self.transaction(f"{what}({table_name!r})") as cursor:
+        with self._reading(what, table_name, columns) as cursor:
             cursor.execute(query, values)
             names = [d[0] for d in cursor.description or ()]
             rows = list(cursor.fetchall())
@@ -288,8 +448,10 @@ class ReadBack(Timescale):
         ------
         ValueError
             An impossible name, an unknown operator or a malformed condition.
-        psycopg2.IntegrityError
-            The table does not exist.
+        MissingTableError
+            The table does not exist (an ``IntegrityError``).
+        MissingColumnError
+            A column of ``where``, ``columns`` or ``order_by`` does not exist.
         """
         table = ident(table_name, "table name")
         selected = (
@@ -297,11 +459,12 @@ class ReadBack(Timescale):
             if columns is None
             else sql.SQL(", ").join(ident(c, "column name") for c in columns)
         )
-        condition, values = _where(where)
+        condition, values, named = _where(where)
         query = sql.SQL("SELECT {} FROM {}{}").format(selected, table, condition)
         if order_by is not None:
             query += sql.SQL(" ORDER BY {}").format(ident(order_by, "column name"))
         if limit is not None:
             query += sql.SQL(" LIMIT %s")
             values.append(int(limit))
-        return self._entries("select_entries", table_name, query, values, as_frame)
+        named += [*(columns or ()), *([] if order_by is None else [order_by])]
+        return self._entries("select_entries", table_name, named, query, values, as_frame)

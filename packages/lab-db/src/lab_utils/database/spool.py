@@ -109,25 +109,49 @@ class Spool:
         return max(time.time() - files[0].stat().st_mtime, 0.0) if files else 0.0
 
     def reject(
-        self, table: str, columns: Sequence[str], refused: Sequence[tuple[Sequence[Any], str]]
+        self,
+        table: str,
+        columns: Sequence[str],
+        refused: Sequence[tuple[Sequence[Any], str]],
+        batch_id: uuid.UUID | None = None,
     ) -> Path:
         """Keep rows the server refused, with its reasons, in ``rejected/``; return the file.
 
         One JSON object per line: ``table``, ``columns``, ``row`` and ``reason``. Values JSON
-        cannot hold are stored as their ``repr``.
+        cannot hold are stored as their ``repr``. The file is written to a temporary name,
+        fsynced and renamed: it holds all the rows or does not exist.
+
+        Parameters
+        ----------
+        table : str
+            The table the rows were meant for.
+        columns : sequence of str
+            Its columns, in the order of the rows' values.
+        refused : sequence of (row, reason)
+            The rows, each with the reason it was refused.
+        batch_id : uuid.UUID, optional
+            The batch the rows were refused from: the file is named by it, so that
+            :meth:`rejected_of` finds it (a batch replayed again keeps its rows once).
         """
         folder = self.folder / "rejected"
         folder.mkdir(exist_ok=True)
         stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
-        path = folder / f"{stamp}-{uuid.uuid4().hex[:8]}.jsonl"
-        with path.open("w", encoding="utf-8") as handle:
+        name = uuid.uuid4().hex[:8] if batch_id is None else str(batch_id)
+        path = folder / f"{stamp}-{name}.jsonl"
+        temporary = path.with_suffix(".tmp")
+        with temporary.open("w", encoding="utf-8") as handle:
             for row, reason in refused:
                 record = {"table": table, "columns": list(columns),
                           "row": [_encode_safely(v) for v in row], "reason": reason}  # fmt: skip
                 handle.write(json.dumps(record, default=repr, ensure_ascii=False) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
+        temporary.replace(path)
         return path
+
+    def rejected_of(self, batch_id: uuid.UUID) -> Path | None:
+        """Return the ``rejected/`` file of batch ``batch_id`` (see :meth:`reject`), or None."""
+        return next(iter((self.folder / "rejected").glob(f"*-{batch_id}.jsonl")), None)
 
     def quarantine(self, path: Path, reason: str) -> Path:
         """Move a batch file that cannot be read to ``rejected/``, with a note of why."""

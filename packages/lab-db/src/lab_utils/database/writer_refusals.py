@@ -3,6 +3,13 @@
 A batch refused for its content is split in halves (each with an id derived from the batch's,
 so a replay skips the parts already in) until the refused rows are alone; those go to the
 spool's ``rejected/`` with the server's reason. Rows that cannot be written now go to the spool.
+
+Each row ends in one place, once, even when the split is cut short (the link lost, the
+thread dying). A batch in hand keeps its refused rows in ``rejected/`` and spools the parts
+not yet committed, each with its id. A batch replayed from a spool file keeps the file until
+its split is done: cut short, the next replay splits it again the same way (the parts
+committed are skipped by their ids, the refused rows are refused again), and its refused
+rows are kept once, in a ``rejected/`` file named by the batch's id.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import psycopg2
@@ -26,19 +34,29 @@ log = logging.getLogger("lab_utils.database.writer")
 class RefusalSplit(StreamedCopy):
     """Writing a batch, split around refused rows, or keeping it (a base of the writer)."""
 
+    _refusing: uuid.UUID | None = None
+    """The batch in hand whose refused rows ``_refused_now`` holds (their rejected/ file's id)."""
+
     def _write(
         self, batch_id: uuid.UUID, rows: Sequence[Sequence[Any]], batch: Batch | None = None
     ) -> int:
         """Write a batch; isolate and keep aside rows refused for their content.
 
         ``batch``, when given, holds ``rows`` and their encoded chunks (it may be live).
+        The refused rows are kept in ``rejected/`` once the split is done. Of a batch in hand
+        they are also in ``_refused_now`` meanwhile, for whoever spools what is left should
+        the split be cut short; a replayed batch keeps them only here, as its spool file
+        keeps every row until the split is done.
         """
         db = self._database()
-        refused = self._refused_now = []
+        refused: list[tuple[Sequence[Any], str]] = []
+        if self._tracking:
+            self._refused_now, self._refusing = refused, batch_id
         written = self._write_part(db, batch_id, rows, refused, batch)
-        self._refused_now = []
         if refused:
-            self._reject(refused)
+            self._reject(refused, batch_id)
+        if self._tracking:
+            self._refused_now = []  # kept (dying before this, the rescue finds their file)
         return written
 
     def _write_group(self, group: Batch) -> None:
@@ -100,10 +118,46 @@ class RefusalSplit(StreamedCopy):
         self.rows_written += written
         return written
 
-    def _reject(self, refused: Sequence[tuple[Sequence[Any], str]]) -> None:
-        path = self.spool.reject(self.table_name, self.columns, refused)
+    def _keep_refused(
+        self, refused: Sequence[tuple[Sequence[Any], str]], batch_id: uuid.UUID | None
+    ) -> Path | None:
+        """Write refused rows to ``rejected/`` and count them; None if the batch's are there.
+
+        A batch whose refused rows were kept before (its replay cut short after that, by a
+        dying thread) has them kept already: they are not written, nor counted, twice.
+
+        Raises
+        ------
+        OSError
+            The spool's folder cannot take the file.
+        """
+        if batch_id is not None and self.spool.rejected_of(batch_id) is not None:
+            return None
+        path = self.spool.reject(self.table_name, self.columns, refused, batch_id)
         self.rows_rejected += len(refused)
+        return path
+
+    def _reject(
+        self, refused: Sequence[tuple[Sequence[Any], str]], batch_id: uuid.UUID | None = None
+    ) -> None:
         first = refused[0][1]
+        try:
+            path = self._keep_refused(refused, batch_id)
+        except Exception as failure:
+            if not self._tracking:
+                raise  # a replayed batch: its spool file stays, a later replay keeps them
+            # The folder fails: there is nowhere else for rows the server refuses.
+            self.rows_lost += len(refused)
+            self.last_error = f"{len(refused)} rows refused and lost: {reason_of(failure)}"
+            log.exception(
+                "%d row(s) of %r refused (%s) cannot be kept in %s: lost",
+                len(refused), self.table_name, first, self.spool.folder / "rejected",
+            )  # fmt: skip
+            return
+        if path is None:
+            log.info("The %d refused row(s) of batch %s are kept in %s already",
+                     len(refused), batch_id, self.spool.folder / "rejected")  # fmt: skip
+            return
         self.last_error = f"{len(refused)} rows rejected: {first}"
         log.error(
             "%d row(s) of %r rejected (%s); kept with the reasons in %s",
@@ -134,7 +188,7 @@ class RefusalSplit(StreamedCopy):
         # Each part leaves _unsent once kept: should the thread die meanwhile, _rescue
         # keeps the rest.
         if self._refused_now:
-            self._reject(self._refused_now)
+            self._reject(self._refused_now, self._refusing)
             self._refused_now = []
         while self._unsent:
             batch_id, rows = next(iter(self._unsent.items()))

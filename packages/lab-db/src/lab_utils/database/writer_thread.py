@@ -10,7 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import psycopg2
 
@@ -63,17 +65,21 @@ class WriterThread(RefusalSplit):
             self._changed.notify_all()
         pending = [(batch_id, rows) for batch_id, rows in self._unsent.items() if rows]
         pending += [(self._new_id(), batch.rows) for batch in queued if batch.rows]
-        refused, self._unsent, self._refused_now = self._refused_now, {}, []
+        # The rows the batch in hand had refused so far (a batch being replayed keeps its
+        # refused rows in its spool file): kept under its id, so never twice.
+        refused, refusing = self._refused_now, self._refusing
+        self._unsent, self._refused_now = {}, []
+        unstorable: list[tuple[Sequence[Any], str]] = []
         spooled = lost = 0
         for batch_id, rows in pending:
             good, bad = Spool.storable(rows)
-            refused += bad
+            unstorable += bad
             if not good:
                 continue
             try:
                 stored = self.spool.put(batch_id, good)
             except Exception as failure:  # the spool folder itself fails
-                refused += [(row, f"could not be spooled: {reason_of(failure)}") for row in good]
+                unstorable += [(row, f"could not be spooled: {reason_of(failure)}") for row in good]
                 continue
             if stored:
                 spooled += len(good)
@@ -82,17 +88,25 @@ class WriterThread(RefusalSplit):
             else:
                 lost += len(good)
                 self.rows_lost += len(good)
-        kept: Path | str = self.spool.folder / "rejected"
+        files: list[Path] = []
+        failed = ""
         rejected = 0
-        if refused:
+        for aside, key in ((refused, refusing), (unstorable, None)):
+            if not aside:
+                continue
             try:
-                kept = self.spool.reject(self.table_name, self.columns, refused)
-                rejected = len(refused)
-                self.rows_rejected += rejected
+                path = self._keep_refused(aside, key)
             except Exception as failure:  # the folder fails too: say so, count them lost
-                lost += len(refused)
-                self.rows_lost += len(refused)
-                kept = f"nowhere ({reason_of(failure)})"
+                lost += len(aside)
+                self.rows_lost += len(aside)
+                failed = reason_of(failure)
+                continue
+            if path is not None:
+                files.append(path)
+                rejected += len(aside)
+        kept: Path | str = files[0] if len(files) == 1 else self.spool.folder / "rejected"
+        if failed and not files:
+            kept = f"nowhere ({failed})"
         self.last_error = f"writer stopped: {reason_of(error)}"
         log.error(
             "The writer of %r stopped (%s): %d rows it held were spooled to %s (replayed by"
