@@ -8,7 +8,8 @@ import logging
 import socket
 import ssl
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -275,6 +276,21 @@ def ini(tmp_path: Path) -> Any:
         return str(path)
 
     return write
+
+
+@pytest.fixture
+def poll() -> Callable[..., bool]:
+    """``poll(condition, timeout=20)``: wait until ``condition()`` holds; its last value."""
+
+    def wait(condition: Callable[[], bool], timeout: float = 20.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition():
+                return True
+            time.sleep(0.02)
+        return condition()
+
+    return wait
 
 
 @pytest.fixture
