@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from lab_utils.custom_logging import AlarmListener, SlackHandler, TlsSMTPHandler
+from lab_utils.custom_logging import SlackHandler, TlsSMTPHandler
 from lab_utils.custom_logging.delivery import Dispatcher
 
 
@@ -140,34 +140,20 @@ getLogger().warning("last words")
 
 
 def test_a_record_logged_just_before_exit_reaches_the_alarm_listener(
-    ini: Any, poll: Callable[..., bool]
+    ini: Any, alarm_listener: Any, poll: Callable[..., bool]
 ) -> None:
-    received: list[logging.LogRecord] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            received.append(record)
-
-    server = AlarmListener("127.0.0.1", 0, [Keep()])
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
-    thread.start()
-    try:
-        path = ini(
-            "[ConsoleLogger]\nactive = 0\n"
-            f"[AlarmLogger]\nactive = 1\nhost = 127.0.0.1\nport = {server.port}\n"
-            "log_level = WARNING\n"
-        )
-        done = subprocess.run(
-            [sys.executable, "-c", SCRIPT_LAST_WORDS, path],
-            capture_output=True, text=True, timeout=60, check=True,
-        )  # fmt: skip
-        assert poll(lambda: any(r.getMessage() == "last words" for r in received))
-        assert "Logging error" not in done.stderr
-        assert "Traceback" not in done.stderr
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    path = ini(
+        "[ConsoleLogger]\nactive = 0\n"
+        f"[AlarmLogger]\nactive = 1\nhost = 127.0.0.1\nport = {alarm_listener.port}\n"
+        "log_level = WARNING\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT_LAST_WORDS, path],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert poll(lambda: "last words" in alarm_listener.messages())
+    assert "Logging error" not in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_a_console_stuck_on_a_full_pipe_does_not_hold_close(
