@@ -65,6 +65,16 @@ class Inbox:
 
     messages: list[Envelope] = field(default_factory=list)
     arrived: threading.Event = field(default_factory=threading.Event)
+    refused: set[str] = field(default_factory=set)
+    """Recipients the server answers 550 (the others are accepted)."""
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
+    ) -> str:
+        if address in self.refused:
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         self.messages.append(envelope)

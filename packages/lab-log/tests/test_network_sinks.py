@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import logging
 import re
@@ -273,3 +274,60 @@ def test_a_hanging_sink_says_what_it_drops_and_what_it_still_holds(
     # That attempt fails in silence: the line at close said what it would cost.
     courier.stop()
     assert capsys.readouterr().err == ""
+
+
+def test_mail_refused_for_one_recipient_is_not_delivered(
+    smtp_starttls: Any, ca_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    smtp_starttls.inbox.refused.add("gone@lab.test")
+    handler = TlsSMTPHandler(
+        (smtp_starttls.host, smtp_starttls.port), "daq@lab.test",
+        ["a@lab.test", "gone@lab.test"], "Cryo alarm",
+        credentials=("daq", "s3cret"), ca_file=str(ca_file), timeout=10,
+    )  # fmt: skip
+    handler.emit(_record("compressor tripped"))
+    handler.close()
+    # The others got it; the record still did not reach everyone it was meant for.
+    (message,) = smtp_starttls.inbox.messages
+    assert message.rcpt_tos == ["a@lab.test"]
+    assert (handler.courier.delivered, handler.courier.dropped) == (0, 1)
+    err = capsys.readouterr().err
+    assert "cannot deliver: SMTPRecipientsRefused: " in err
+    assert "gone@lab.test" in err
+
+
+def test_a_redirected_slack_post_is_not_delivered(capsys: pytest.CaptureFixture[str]) -> None:
+    gets: list[str] = []
+
+    class Moved(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            # The body is never read: the message goes nowhere but into the redirect.
+            self.send_response(302)
+            self.send_header("Location", "/moved")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_GET(self) -> None:
+            gets.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Moved)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        handler = SlackHandler(webhook_url=f"http://127.0.0.1:{server.server_address[1]}/hook")
+        handler.emit(_record("beam lost"))
+        handler.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert gets == []
+    assert (handler.courier.delivered, handler.courier.dropped) == (0, 1)
+    assert "a redirect to http://127.0.0.1:" in capsys.readouterr().err
