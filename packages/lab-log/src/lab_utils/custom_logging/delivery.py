@@ -90,15 +90,22 @@ class HeldBack:
         """Remember ``record``."""
         self.count += 1
         self.levels[record.levelname] += 1
-        self.first = self.first or record
-        self.last = record
+        self._extend(record, record)
 
     def merge(self, other: HeldBack) -> None:
-        """Take in the records ``other`` remembers (which came after ours)."""
+        """Take in the records ``other`` remembers."""
         self.count += other.count
         self.levels.update(other.levels)
-        self.first = self.first or other.first
-        self.last = other.last or self.last
+        if other.first is not None and other.last is not None:
+            self._extend(other.first, other.last)
+
+    def _extend(self, first: logging.LogRecord, last: logging.LogRecord) -> None:
+        # By the time they were logged: records are lost out of order (a full queue drops
+        # the newest first, a close the oldest).
+        if self.first is None or first.created < self.first.created:
+            self.first = first
+        if self.last is None or last.created >= self.last.created:
+            self.last = last
 
     def _level_counts(self) -> str:
         return ", ".join(f"{n} {name}" for name, n in sorted(self.levels.items()))
@@ -347,14 +354,15 @@ class Courier(logging.handlers.QueueListener):
             self._thread = None
         with self._lock:
             if self._lost.count:
-                self._report(f"closed; {self._lost_text()}")
+                self._report(f"closed; {self._lost_text()}{self._failure_text()}")
 
     def _lost_text(self) -> str:
         # Called with the lock held.
-        text = f"{self._lost.count} records not delivered are lost ({self._lost.describe()})"
-        if self._last_error:
-            text += f"; last failure: {self._last_error}"
-        return text
+        return f"{self._lost.count} records not delivered are lost ({self._lost.describe()})"
+
+    def _failure_text(self) -> str:
+        # Called with the lock held.
+        return f"; last failure: {self._last_error}" if self._last_error else ""
 
     def _abandon(self, budget: float) -> str:
         """Drop what the stuck worker still holds; return the line that says so."""
@@ -388,6 +396,7 @@ class Courier(logging.handlers.QueueListener):
                     f"; {being_sent} more still being sent, lost unless that attempt ends"
                     " before the process exits"
                 )
+            text += self._failure_text()
         # The worker takes this after its attempt and ends.
         self._sentinel_queued = True
         try:
