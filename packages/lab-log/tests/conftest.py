@@ -8,7 +8,9 @@ import logging
 import socket
 import ssl
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from lab_utils.custom_logging import AlarmListener
 from lab_utils.custom_logging import config as logging_config
 
 
@@ -62,6 +65,16 @@ class Inbox:
 
     messages: list[Envelope] = field(default_factory=list)
     arrived: threading.Event = field(default_factory=threading.Event)
+    refused: set[str] = field(default_factory=set)
+    """Recipients the server answers 550 (the others are accepted)."""
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
+    ) -> str:
+        if address in self.refused:
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         self.messages.append(envelope)
@@ -235,12 +248,10 @@ def one_shot_listener() -> Iterator[OneShotListener]:
         sock.close()
 
 
-@pytest.fixture
-def hanging_server() -> Iterator[tuple[int, threading.Event]]:
-    """Accepts connections and never says a word; the event is set once one connected."""
+@contextmanager
+def _accepting(on_connection: Callable[[socket.socket], None]) -> Iterator[int]:
+    """A loopback TCP server handing each connection to ``on_connection``; yields its port."""
     sock = socket.create_server(("127.0.0.1", 0))
-    connected = threading.Event()
-    held: list[socket.socket] = []
     stop = threading.Event()
     sock.settimeout(0.2)
 
@@ -250,19 +261,100 @@ def hanging_server() -> Iterator[tuple[int, threading.Event]]:
                 conn, _ = sock.accept()
             except TimeoutError:
                 continue
-            held.append(conn)
-            connected.set()
+            conn.settimeout(None)
+            on_connection(conn)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     try:
-        yield sock.getsockname()[1], connected
+        yield int(sock.getsockname()[1])
     finally:
         stop.set()
         thread.join()
+        sock.close()
+
+
+@pytest.fixture
+def hanging_server() -> Iterator[tuple[int, threading.Event]]:
+    """Accepts connections and never says a word; the event is set once one connected."""
+    connected = threading.Event()
+    held: list[socket.socket] = []
+
+    def hold(conn: socket.socket) -> None:
+        held.append(conn)
+        connected.set()
+
+    try:
+        with _accepting(hold) as port:
+            yield port, connected
+    finally:
         for conn in held:
             conn.close()
-        sock.close()
+
+
+Answer = Callable[[socket.socket, threading.Event], None]
+
+
+@pytest.fixture
+def answering_server() -> Iterator[Callable[[Answer], AbstractContextManager[int]]]:
+    """``with answering_server(answer) as port``: ``answer(conn, stop)`` runs per connection.
+
+    Each connection gets its own thread and is closed when ``answer`` returns; ``stop``
+    is set when the block ends, and the threads are waited for.
+    """
+    stop = threading.Event()
+    workers: list[threading.Thread] = []
+
+    def start(answer: Answer) -> AbstractContextManager[int]:
+        def run(conn: socket.socket) -> None:
+            with conn:
+                answer(conn, stop)
+
+        def spawn(conn: socket.socket) -> None:
+            worker = threading.Thread(target=run, args=(conn,), daemon=True)
+            workers.append(worker)
+            worker.start()
+
+        return _accepting(spawn)
+
+    try:
+        yield start
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(20)
+
+
+@dataclass
+class RunningAlarmListener:
+    """An :class:`AlarmListener` serving in a thread, and the records it received."""
+
+    port: int
+    received: list[logging.LogRecord]
+
+    def messages(self) -> list[str]:
+        """The texts received so far."""
+        return [record.getMessage() for record in self.received]
+
+
+@pytest.fixture
+def alarm_listener() -> Iterator[RunningAlarmListener]:
+    """Our alarm receiver on a free loopback port, keeping every record it gets."""
+    received: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            received.append(record)
+
+    server = AlarmListener("127.0.0.1", 0, [Keep()])
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
+    thread.start()
+    try:
+        yield RunningAlarmListener(server.port, received)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 @pytest.fixture
@@ -275,6 +367,21 @@ def ini(tmp_path: Path) -> Any:
         return str(path)
 
     return write
+
+
+@pytest.fixture
+def poll() -> Callable[..., bool]:
+    """``poll(condition, timeout=20)``: wait until ``condition()`` holds; its last value."""
+
+    def wait(condition: Callable[[], bool], timeout: float = 20.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition():
+                return True
+            time.sleep(0.02)
+        return condition()
+
+    return wait
 
 
 @pytest.fixture

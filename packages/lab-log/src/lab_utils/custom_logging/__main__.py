@@ -20,6 +20,7 @@ from lab_utils.custom_logging.__about__ import __version__
 from lab_utils.custom_logging.alarm import DEFAULT_ALARM_PORT, AlarmListener
 from lab_utils.custom_logging.config import build_handlers
 from lab_utils.custom_logging.console import console_handler
+from lab_utils.custom_logging.delivery import QueuedDelivery, close_sinks
 from lab_utils.custom_logging.formatters import JsonLineFormatter
 from lab_utils.custom_logging.levels import LEVEL_NAMES, LevelError, parse_level
 from lab_utils.custom_logging.options import read_config
@@ -130,9 +131,11 @@ def _listen(args: argparse.Namespace) -> int:
     banner.flush()
     with server:
         server.serve_forever(poll_interval=0.2)
+    # Network sinks side by side: hanging servers cost one timeout in all, not one each.
     for handler in handlers:
-        handler.flush()
-        handler.close()
+        if not isinstance(handler, QueuedDelivery):
+            handler.close()
+    close_sinks(h for h in handlers if isinstance(h, QueuedDelivery))
     return 0
 
 

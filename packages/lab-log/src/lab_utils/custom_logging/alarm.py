@@ -4,9 +4,14 @@ An alarm record travels as plain UTF-8 text, one record per TCP connection, shap
 socket_comm command whose name is the logger name (:data:`ALARM_FORMAT`). The sender,
 :class:`NonPickledSocketHandler`, connects, sends, half-closes and reads the reply until
 the server closes; a socket_comm server (ours or an unmodified 0.4/0.5 one) reads exactly
-that. The receiver, :class:`AlarmListener` (the minimal central alarm console), reads the
-same text - or several records glued together, as 0.4's persistent handler sent them -
-and rebuilds each one as a :class:`logging.LogRecord` with :func:`parse_alarms`.
+that. The server's answer is the acknowledgement: a record counts as delivered only when
+the server has closed the connection within the timeout, with no error reply
+(:data:`ERROR_REPLIES`).
+
+The receiver, :class:`AlarmListener` (the minimal central alarm console), reads the same
+text - or several records glued together, as 0.4's persistent handler sent them - and
+rebuilds each one as a :class:`logging.LogRecord` with :func:`parse_alarms`; it answers
+with the close alone.
 """
 
 from __future__ import annotations
@@ -43,6 +48,17 @@ _HEADER = re.compile(
 MAX_CONNECTION_BYTES = 1 << 20
 """A connection sending more than this is cut off (records are small)."""
 
+ERROR_REPLIES = ("Error!", "Unknown exception!", "Daemon error")
+"""How a socket_comm server (0.4, 0.5 or lab-comm) starts a reply refusing a command: an
+unknown logger name, a message it could not parse, a handler that failed."""
+
+_REPLY_KEPT = 1024
+"""Bytes of the reply kept to tell an error reply (the rest is read and dropped)."""
+
+
+class AlarmRefusedError(Exception):
+    """The alarm server answered the record with an error reply."""
+
 
 def alarm_formatter() -> logging.Formatter:
     """Return the formatter that writes :data:`ALARM_FORMAT` (local time to the second)."""
@@ -57,8 +73,10 @@ class NonPickledSocketHandler(QueuedDelivery, logging.handlers.SocketHandler):
     see :data:`ALARM_FORMAT`), half-close, read the
     reply until the server closes, close. One record per connection is what a socket_comm
     server (ours or an unmodified 0.4/0.5 one) reads, so records are never glued together.
-    Delivery happens in a worker thread; while the listener is down records are dropped
-    and the failure is reported once.
+    A record is delivered when the server has answered and closed within ``timeout``
+    without an error reply; no answer in time, a reset or an error reply is a failure,
+    like a refused connection. Delivery happens in a worker thread; while the listener
+    is down or does not answer records are dropped and the failure is reported once.
 
     Parameters
     ----------
@@ -67,7 +85,7 @@ class NonPickledSocketHandler(QueuedDelivery, logging.handlers.SocketHandler):
     port : int
         Listener TCP port.
     timeout : float, optional
-        Seconds allowed for connecting, sending and reading the reply.
+        Seconds allowed for one delivery: connecting, sending and the server's answer.
     """
 
     def __init__(self, host: str, port: int, timeout: float = 5.0) -> None:
@@ -76,24 +94,71 @@ class NonPickledSocketHandler(QueuedDelivery, logging.handlers.SocketHandler):
         self.start_courier(f"alarm socket {host}:{port}")
 
     def deliver(self, record: logging.LogRecord) -> None:
-        """Send ``record`` on a new connection and wait for the server to close it.
+        """Send ``record`` on a new connection and wait for the server's answer.
+
+        The whole exchange, connecting included, takes at most ``timeout`` seconds.
 
         Parameters
         ----------
         record : logging.LogRecord
             The record to send.
+
+        Raises
+        ------
+        TimeoutError
+            The server did not answer and close the connection in time: it may never
+            have read the record.
+        ConnectionResetError
+            The server reset the connection instead of answering.
+        AlarmRefusedError
+            The server answered with an error reply (:data:`ERROR_REPLIES`).
+        OSError
+            The connection could not be made or broke.
         """
         payload = self.render(record).encode("utf-8")
         address = (self.host, int(self.port or DEFAULT_ALARM_PORT))
+        deadline = time.monotonic() + self.timeout
         with socket.create_connection(address, timeout=self.timeout) as conn:
+            conn.settimeout(self._remaining(deadline))
             conn.sendall(payload)
-            try:
+            try:  # noqa: SIM105 - contextlib is not imported for this one line
                 conn.shutdown(socket.SHUT_WR)
-                while conn.recv(4096):
-                    pass
             except OSError:
-                # The record is out; a server that resets instead of replying is fine.
-                pass
+                pass  # the server closed already: what it answered is read next
+            reply = self._read_reply(conn, deadline)
+        if reply.startswith(ERROR_REPLIES):
+            answer = reply.splitlines()[0][:200]
+            raise AlarmRefusedError(f"the alarm server refused the record: {answer}")
+
+    def _remaining(self, deadline: float) -> float:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"the alarm server did not answer within {self.timeout:g} s")
+        return remaining
+
+    def _read_reply(self, conn: socket.socket, deadline: float) -> str:
+        # The end of the answer is the server's close, as in the socket_comm exchange; a
+        # server that trickles bytes cannot stretch the attempt past the deadline.
+        kept = b""
+        while True:
+            conn.settimeout(self._remaining(deadline))
+            try:
+                chunk = conn.recv(4096)
+            except TimeoutError:
+                raise TimeoutError(
+                    f"the alarm server did not answer within {self.timeout:g} s"
+                ) from None
+            except ConnectionResetError as error:
+                raise ConnectionResetError(
+                    error.errno,
+                    "the alarm server reset the connection instead of answering (a 0.x"
+                    " server reads the first 1024 bytes of a record, 4096 from 0.5.2, and"
+                    " may have received it cut short)",
+                ) from None
+            if not chunk:
+                return kept.decode("utf-8", "replace")
+            if len(kept) < _REPLY_KEPT:
+                kept += chunk[: _REPLY_KEPT - len(kept)]
 
     def makePickle(self, record: logging.LogRecord) -> bytes:  # noqa: N802 - stdlib name
         """Return the record's formatted text as UTF-8 (nothing is pickled)."""

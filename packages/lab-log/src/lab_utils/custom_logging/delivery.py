@@ -15,10 +15,16 @@ prepares each record once and puts it in one queue. One listener thread takes it
 there, writes it to the local sinks (console, file) and hands the same frozen record to
 the queue of each network sink that wants it, so the caller pays one queue put per call
 however many sinks there are, and no record is copied or queued twice.
+
+Closing waits at most one timeout in all: each network sink's own ``timeout``, the sinks
+side by side (:func:`close_sinks`; at exit too, for handlers built by hand). A sink that
+has not finished by then drops what it still holds and says in one line on stderr how
+many records it could not deliver, which, and that they are lost.
 """
 
 from __future__ import annotations
 
+import atexit
 import copy
 import logging
 import logging.handlers
@@ -26,6 +32,7 @@ import queue
 import sys
 import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable
 
@@ -71,7 +78,7 @@ class RateLimit:
 
 
 class HeldBack:
-    """What a rate-limited courier did not send during one period."""
+    """Records a courier did not send one by one: held back for a digest, or lost."""
 
     def __init__(self) -> None:
         self.count = 0
@@ -80,16 +87,34 @@ class HeldBack:
         self.last: logging.LogRecord | None = None
 
     def add(self, record: logging.LogRecord) -> None:
-        """Remember ``record`` as held back."""
+        """Remember ``record``."""
         self.count += 1
         self.levels[record.levelname] += 1
-        self.first = self.first or record
-        self.last = record
+        self._extend(record, record)
+
+    def merge(self, other: HeldBack) -> None:
+        """Take in the records ``other`` remembers."""
+        self.count += other.count
+        self.levels.update(other.levels)
+        if other.first is not None and other.last is not None:
+            self._extend(other.first, other.last)
+
+    def _extend(self, first: logging.LogRecord, last: logging.LogRecord) -> None:
+        # By the time they were logged: records are lost out of order (a full queue drops
+        # the newest first, a close the oldest).
+        if self.first is None or first.created < self.first.created:
+            self.first = first
+        if self.last is None or last.created >= self.last.created:
+            self.last = last
+
+    def _level_counts(self) -> str:
+        return ", ".join(f"{n} {name}" for name, n in sorted(self.levels.items()))
 
     def summary(self) -> str:
         """One paragraph describing the held-back records."""
-        levels = ", ".join(f"{n} {name}" for name, n in sorted(self.levels.items()))
-        lines = [f"{self.count} more records were held back by the rate limit ({levels})."]
+        lines = [
+            f"{self.count} more records were held back by the rate limit ({self._level_counts()})."
+        ]
         if self.first is not None:
             lines.append(
                 f"First: {self.first.levelname} {self.first.name}: {self.first.getMessage()}"
@@ -98,9 +123,28 @@ class HeldBack:
             lines.append(f"Last: {self.last.levelname} {self.last.name}: {self.last.getMessage()}")
         return "\n".join(lines)
 
+    def describe(self) -> str:
+        """Describe the records in one line: levels, first and last message (first lines)."""
+        text = self._level_counts()
+        for label, record in (("first", self.first), ("last", self.last)):
+            if record is not None and (label == "first" or record is not self.first):
+                line = record.getMessage().split("\n", 1)[0]
+                line = line if len(line) <= 80 else line[:77] + "..."
+                text += f"; {label}: {record.levelname} {record.name}: {line}"
+        return text
+
+
+DEFAULT_CLOSE_TIMEOUT = 10.0
+"""Seconds ``close()`` waits for a sink that names no ``timeout`` of its own."""
+
 
 class Courier(logging.handlers.QueueListener):
     """The worker of one sink: takes records from its bounded queue and delivers them.
+
+    Every record given to a courier ends in exactly one of its counters: ``delivered``,
+    ``dropped`` (lost, and said so on stderr), ``held_back`` (for the rate limit's
+    digest) or ``pending`` (queued or being sent). Closing waits at most one timeout; what
+    is then still undelivered is dropped and said in one line, with the count.
 
     Parameters
     ----------
@@ -131,14 +175,29 @@ class Courier(logging.handlers.QueueListener):
         self._digest = digest
         self._rate = rate_limit or RateLimit()
         self._held = HeldBack()
+        self._lost = HeldBack()
+        # Counters and the held/lost tallies change in the worker and in close().
+        self._lock = threading.Lock()
         self._start_lock = threading.Lock()
         self._failing = False
+        self._last_error = ""
         self._overflowing = False
         self._sentinel_queued = False
-        self.dropped = 0
-        """Records lost: queue full, or the sink failed while delivering them."""
+        self._digest_in_flight = 0
+        self._closing = False
+        self._closed = False
+        self._abandoned = False
+        self._late_said = False
+        self._progress = 0
+        self._stall: tuple[int, float] | None = None
+        self._stop_began = 0.0
         self.delivered = 0
         """Records delivered, one by one or summed up in a digest."""
+
+    @property
+    def dropped(self) -> int:
+        """Records lost: queue full, the sink failed, or still undelivered at close."""
+        return self._lost.count
 
     @property
     def pending(self) -> int:
@@ -149,22 +208,43 @@ class Courier(logging.handlers.QueueListener):
     @property
     def held_back(self) -> int:
         """Records held back by the rate limit, to be summed up in the next digest."""
-        return self._held.count
+        return self._held.count + self._digest_in_flight
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`stop` has run: records given now are dropped."""
+        return self._closing
+
+    def start_thread(self) -> None:
+        """Start the worker thread unless it runs; a no-op once closed."""
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            return
+        with self._start_lock:
+            if self._closing or (self._thread is not None and self._thread.is_alive()):
+                return
+            self._thread = None
+            self.start()
+            self._name_thread()
 
     def submit(self, record: logging.LogRecord) -> None:
         """Queue a prepared ``record``, starting the thread on first use; never blocks."""
+        if self._closing:
+            self._lose_late(record, "closed: dropping the records given after close")
+            return
         thread = self._thread
         if thread is None or not thread.is_alive():
-            with self._start_lock:
-                # Started lazily: a handler that is built but never used costs no thread.
-                if self._thread is None or not self._thread.is_alive():
-                    self._thread = None
-                    self.start()
-                    self._name_thread()
+            # Started lazily: a handler that is built but never used costs no thread.
+            try:
+                self.start_thread()
+            except RuntimeError as error:  # no new threads while the interpreter exits
+                self._lose_late(record, f"cannot deliver: no worker thread ({error})")
+                return
         try:
             self._records.put_nowait(record)
         except queue.Full:
-            self.dropped += 1
+            with self._lock:
+                self._lost.add(record)
             if not self._overflowing:
                 # Said once per overflow, not per record: a flood must not flood stderr too.
                 self._overflowing = True
@@ -177,53 +257,153 @@ class Courier(logging.handlers.QueueListener):
                 self._overflowing = False
                 self._report(f"queue drained ({self.dropped} records lost so far)")
 
+    def _lose_late(self, record: logging.LogRecord, text: str) -> None:
+        with self._lock:
+            self._lost.add(record)
+            said, self._late_said = self._late_said, True
+        if not said:
+            self._report(text)
+
     def _name_thread(self) -> None:
         # Named after the sink, for py-spy and thread dumps; QueueListener leaves it unnamed.
         if self._thread is not None:
             self._thread.name = f"lab-log {self.name}"
 
-    def flush(self, timeout: float = 10.0) -> bool:
+    def flush(self, timeout: float = DEFAULT_CLOSE_TIMEOUT) -> bool:
         """Wait until every queued record was handled; False when ``timeout`` ran out."""
-        deadline = time.monotonic() + timeout
+        start = time.monotonic()
+        progress = self._progress
+        deadline = start + timeout
         with self._records.all_tasks_done:
-            while self._records.unfinished_tasks:
+            while self._records.unfinished_tasks - self._sentinel_queued > 0:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    return False
+                    break
                 self._records.all_tasks_done.wait(remaining)
-        return True
+            else:
+                return True
+        if self._progress == progress:
+            # Stuck all along: a close() right after (logging.shutdown calls flush, then
+            # close) counts this wait against its own instead of waiting as long again.
+            stall = self._stall
+            before = stall[1] if stall is not None and stall[0] == progress else 0.0
+            self._stall = (progress, before + time.monotonic() - start)
+        return False
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Deliver what is queued (waiting at most ``timeout`` seconds), then stop the thread.
+    def begin_stop(self) -> None:
+        """Take no more records and ask the thread to end after what is queued.
+
+        Returns at once; :meth:`stop` then waits. Calling this on several couriers first
+        lets them drain side by side.
+        """
+        with self._start_lock:
+            if not self._closing:
+                self._closing = True
+                self._stop_began = time.monotonic()
+        thread = self._thread
+        if thread is None or not thread.is_alive() or self._sentinel_queued:
+            return
+        # Set first: the thread may take the sentinel as soon as it is in.
+        self._sentinel_queued = True
+        try:
+            self._records.put_nowait(_SENTINEL)
+        except queue.Full:
+            self._sentinel_queued = False  # stop() retries until its deadline
+
+    def stop(self, timeout: float = DEFAULT_CLOSE_TIMEOUT, deadline: float | None = None) -> None:
+        """Deliver what is queued, waiting at most ``timeout`` seconds, then stop the thread.
+
+        When the sink has not finished by then, the records still queued or held back are
+        dropped and the thread is left to end its current attempt alone (a daemon, it
+        ends with the process). Either way one line on stderr says what the sink could
+        not deliver, if anything. A second call returns at once.
 
         Parameters
         ----------
         timeout : float, optional
-            Seconds to wait for the queue to drain; a hanging sink is abandoned after it.
+            Seconds to wait for the queue to drain, counting a :meth:`flush` that just
+            waited in vain on the same stuck record.
+        deadline : float, optional
+            The :func:`time.monotonic` time to stop waiting at, instead of ``timeout``
+            from now (to close several sinks side by side); ``timeout`` then only names
+            the budget in the report.
         """
+        self.begin_stop()
+        if self._closed:
+            return
+        self._closed = True
+        start = self._stop_began
+        budget = timeout
+        if deadline is None:
+            deadline = start + timeout
+            stall = self._stall
+            if stall is not None and stall[0] == self._progress:
+                deadline -= min(timeout, stall[1])
         thread = self._thread
-        if thread is None or not thread.is_alive():
-            self._thread = None
-            return
-        deadline = time.monotonic() + timeout
-        if not self._sentinel_queued:  # a second stop (logging's own at exit) waits again
-            # Set first: the thread may take the sentinel as soon as it is in.
-            self._sentinel_queued = True
-            try:
-                self._records.put(_SENTINEL, timeout=timeout)
-            except queue.Full:
-                self._sentinel_queued = False
-        if self._sentinel_queued:
+        if thread is not None and thread.is_alive():
+            if not self._sentinel_queued:
+                self._sentinel_queued = True
+                try:
+                    self._records.put(_SENTINEL, timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Full:
+                    self._sentinel_queued = False
             thread.join(max(0.0, deadline - time.monotonic()))
-        if not thread.is_alive():
+            if thread.is_alive():
+                self._report(self._abandon(budget))
+                return
             self._thread = None
-            return
-        # The sink hangs: the thread is left to finish (a daemon, it ends with the
-        # process), and what it still holds is said now rather than lost unseen.
-        self._report(
-            f"closing after {timeout:g} s with {self.pending} records not delivered"
-            f" and {self.held_back} held back for a digest ({self.dropped} lost before)"
-        )
+        with self._lock:
+            if self._lost.count:
+                self._report(f"closed; {self._lost_text()}{self._failure_text()}")
+
+    def _lost_text(self) -> str:
+        # Called with the lock held.
+        return f"{self._lost.count} records not delivered are lost ({self._lost.describe()})"
+
+    def _failure_text(self) -> str:
+        # Called with the lock held.
+        return f"; last failure: {self._last_error}" if self._last_error else ""
+
+    def _abandon(self, budget: float) -> str:
+        """Drop what the stuck worker still holds; return the line that says so."""
+        with self._lock:
+            # From now on the worker ends its current attempt and sends nothing more.
+            self._abandoned = True
+        drained = HeldBack()
+        while True:
+            try:
+                item = self._records.get_nowait()
+            except queue.Empty:
+                break
+            if item is not _SENTINEL:
+                drained.add(item)
+            self._records.task_done()
+        with self._lock:
+            held, self._held = self._held, HeldBack()
+            self._lost.merge(drained)
+            self._lost.merge(held)
+            # One snapshot: what the line says adds up even as the attempt under way ends.
+            being_sent = self._records.unfinished_tasks + self._digest_in_flight
+            text = f"closed: the sink did not finish within its timeout ({budget:.3g} s)"
+            if self._lost.count:
+                text += f"; {self._lost_text()}"
+            parts = [f"{drained.count} still queued"] if drained.count else []
+            parts += [f"{held.count} held back for a digest"] if held.count else []
+            if parts:
+                text += f"; of them {' and '.join(parts)} when it closed"
+            if being_sent:
+                text += (
+                    f"; {being_sent} more still being sent, lost unless that attempt ends"
+                    " before the process exits"
+                )
+            text += self._failure_text()
+        # The worker takes this after its attempt and ends.
+        self._sentinel_queued = True
+        try:
+            self._records.put_nowait(_SENTINEL)
+        except queue.Full:
+            self._sentinel_queued = False
+        return text
 
     def dequeue(self, block: bool) -> logging.LogRecord:
         """Wait for the next record, sending the digest when a rate-limit window closes."""
@@ -247,39 +427,61 @@ class Courier(logging.handlers.QueueListener):
         now = time.monotonic()
         if self._held.count and now >= self._rate.window_end():
             self._send_digest()
-        if not self._rate.allow(now):
-            self._held.add(record)
-            return
-        self._attempt(lambda: self._deliver(record))
+        with self._lock:
+            if self._abandoned:
+                # close() gave up on this sink and counted this record as lost.
+                self._lost.add(record)
+                return
+            if not self._rate.allow(now):
+                self._held.add(record)
+                return
+        self._attempt(lambda: self._deliver(record), record)
 
     def _send_digest(self) -> None:
-        held = self._held
-        if not held.count:
-            return
+        with self._lock:
+            held = self._held
+            if not held.count:
+                return
+            # Taken out now: while the digest is under way its records count as held back
+            # through _digest_in_flight, and close() cannot count them twice.
+            self._held = HeldBack()
+            self._digest_in_flight = held.count
         digest, last = self._digest, held.last
-        if digest is None or last is None:
-            self.dropped += held.count
-        else:
-            # The records summed up count as delivered (or lost) with their digest.
-            self._attempt(lambda: digest(held.summary(), last), records=held.count)
-        # Replaced only now: until the digest went, its records count as held back.
-        self._held = HeldBack()
+        try:
+            if digest is None or last is None:
+                with self._lock:
+                    self._lost.merge(held)
+            else:
+                # The records summed up count as delivered (or lost) with their digest.
+                self._attempt(lambda: digest(held.summary(), last), held)
+        finally:
+            self._digest_in_flight = 0
 
-    def _attempt(self, action: Callable[[], object], records: int = 1) -> None:
+    def _attempt(self, action: Callable[[], object], records: logging.LogRecord | HeldBack) -> None:
         try:
             action()
         except Exception as exc:
-            self.dropped += records
-            if not self._failing:
+            with self._lock:
+                if isinstance(records, HeldBack):
+                    self._lost.merge(records)
+                else:
+                    self._lost.add(records)
+                self._progress += 1
+                self._last_error = f"{type(exc).__name__}: {exc}"
+                # After close() gave up, its one line has said it all.
+                say = not self._failing and not self._abandoned
                 self._failing = True
+            if say:
                 self._report(
-                    f"cannot deliver: {type(exc).__name__}: {exc};"
-                    " dropping records until it recovers"
+                    f"cannot deliver: {self._last_error}; dropping records until it recovers"
                 )
         else:
-            self.delivered += records
-            if self._failing:
+            with self._lock:
+                self.delivered += records.count if isinstance(records, HeldBack) else 1
+                self._progress += 1
+                say = self._failing and not self._abandoned
                 self._failing = False
+            if say:
                 self._report(f"delivering again ({self.dropped} records lost so far)")
 
     def _report(self, text: str) -> None:
@@ -351,6 +553,7 @@ class QueuedDelivery(_FreezingQueueHandler):
             self.deliver_digest,
             rate_limit=RateLimit(rate_limit, rate_period),
         )
+        _OPEN.add(self)
 
     @property
     def courier(self) -> Courier:
@@ -382,14 +585,78 @@ class QueuedDelivery(_FreezingQueueHandler):
         summary.msg, summary.message, summary.args = text, text, None
         self.deliver(summary)
 
-    def flush(self, timeout: float = 10.0) -> None:
-        """Wait (at most ``timeout`` seconds) until every queued record was handled."""
-        self._courier.flush(timeout)
+    @property
+    def close_timeout(self) -> float:
+        """Seconds :meth:`close` and :meth:`flush` wait: the handler's own ``timeout``."""
+        return float(getattr(self, "timeout", None) or DEFAULT_CLOSE_TIMEOUT)
 
-    def close(self, timeout: float = 10.0) -> None:
-        """Deliver what is queued, waiting at most ``timeout`` seconds, then close."""
-        self._courier.stop(timeout)
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until every queued record was handled, at most ``timeout`` seconds.
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Defaults to :attr:`close_timeout`.
+        """
+        self._courier.flush(self.close_timeout if timeout is None else timeout)
+
+    def close(self, timeout: float | None = None, deadline: float | None = None) -> None:
+        """Deliver what is queued, waiting at most ``timeout`` seconds, then close.
+
+        What the sink has not delivered by then is dropped and said in one line on
+        stderr (see :meth:`Courier.stop`); closing again returns at once.
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Defaults to :attr:`close_timeout`, the handler's own ``timeout``.
+        deadline : float, optional
+            A :func:`time.monotonic` time to stop waiting at instead (see
+            :func:`close_sinks`).
+        """
+        self._courier.stop(self.close_timeout if timeout is None else timeout, deadline)
         super().close()
+
+
+_OPEN: weakref.WeakSet[QueuedDelivery] = weakref.WeakSet()
+"""Network handlers with a courier, for closing at exit side by side."""
+
+
+def close_sinks(
+    sinks: Iterable[QueuedDelivery], timeout: float | None = None, since: float | None = None
+) -> None:
+    """Close network handlers side by side: the whole takes at most the longest timeout.
+
+    Each sink first stops taking records and is told to finish, then each is waited for
+    until its own deadline: ``timeout`` (default: its :attr:`~QueuedDelivery.close_timeout`)
+    from the moment this function was called. Sinks that hang therefore cost one timeout
+    in all, not one each.
+
+    Parameters
+    ----------
+    sinks : iterable of QueuedDelivery
+        The handlers to close.
+    timeout : float, optional
+        Seconds each may take; defaults to each handler's own timeout.
+    since : float, optional
+        The :func:`time.monotonic` time the timeouts count from; now by default.
+    """
+    start = time.monotonic() if since is None else since
+    sinks = list(sinks)
+    for sink in sinks:
+        sink.courier.begin_stop()
+    for sink in sinks:
+        budget = sink.close_timeout if timeout is None else timeout
+        sink.close(budget, deadline=start + budget)
+
+
+def _close_open_sinks() -> None:
+    # At exit, before logging.shutdown (registered earlier, so run later), which would
+    # flush and close each handler in turn, one timeout after another.
+    close_sinks([sink for sink in list(_OPEN) if not sink.courier.closed])
+
+
+atexit.register(_close_open_sinks)
 
 
 class _FanOut(logging.handlers.QueueListener):
@@ -416,6 +683,38 @@ class _FanOut(logging.handlers.QueueListener):
             except Exception:
                 # A faulty filter must not end this thread, which every sink depends on.
                 sink.handleError(record)
+
+    def stop(self, deadline: float | None = None) -> bool:  # type: ignore[override]
+        """Hand over what is queued and end the thread, waiting until ``deadline`` at most.
+
+        A console or file that blocks (a full pipe, a stopped terminal) would otherwise
+        hold ``close()``, and the process's exit, for ever; the records it did not get to
+        are said on stderr.
+
+        Returns
+        -------
+        bool
+            False when the thread is still stuck in a local sink.
+        """
+        thread = self._thread
+        if thread is None:
+            return True
+        self.enqueue_sentinel()
+        thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        if not thread.is_alive():
+            self._thread = None
+            return True
+        waiting = self.queue.qsize() if isinstance(self.queue, queue.SimpleQueue) else 0
+        try:
+            sys.stderr.write(
+                "lab_utils.custom_logging: console and file: closed while their thread is"
+                f" stuck writing; {max(0, waiting - 1)} records it had not handled yet"
+                " are lost, for the network sinks too\n"
+            )
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+        return False
 
 
 class Dispatcher(_FreezingQueueHandler):
@@ -452,10 +751,14 @@ class Dispatcher(_FreezingQueueHandler):
         self._started = False
 
     def start(self) -> None:
-        """Start the thread that feeds every sink."""
+        """Start the thread that feeds every sink, and the network sinks' threads."""
         if self._level is not None and not self._started:
             self._listener.start()
             self._started = True
+            # Now, not on their first record: that may come at interpreter exit, when
+            # no thread can be started any more and the record would be lost.
+            for sink in self.queued:
+                sink.courier.start_thread()
 
     def emit(self, record: logging.LogRecord) -> None:
         """Prepare ``record`` once and queue it for the sinks' thread.
@@ -471,11 +774,28 @@ class Dispatcher(_FreezingQueueHandler):
         except Exception:
             self.handleError(record)
 
-    def close(self) -> None:
-        """Hand over what is queued, stop the thread, close every sink (draining them)."""
+    def close(self, timeout: float | None = None) -> None:
+        """Hand over what is queued, stop the thread, close every sink (draining them).
+
+        The whole waits at most one timeout: the longest of the network sinks' own (see
+        :func:`close_sinks`), or :data:`DEFAULT_CLOSE_TIMEOUT` without network sinks.
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Seconds to wait in all, instead of the sinks' own timeouts.
+        """
+        start = time.monotonic()
+        budgets = [sink.close_timeout for sink in self.queued]
+        budget = timeout if timeout is not None else max(budgets, default=DEFAULT_CLOSE_TIMEOUT)
+        finished = True
         if self._started:
-            self._listener.stop()
+            finished = self._listener.stop(start + budget)
             self._started = False
-        for handler in (*self.local, *self.queued):
-            handler.close()
+        if finished:
+            # A stuck thread holds the lock of the sink it writes: closing that sink
+            # would wait for it, so the local sinks are then left as they are.
+            for handler in self.local:
+                handler.close()
+        close_sinks(self.queued, timeout, since=start)
         super().close()

@@ -62,7 +62,9 @@ class TlsSMTPHandler(QueuedDelivery, logging.handlers.SMTPHandler):
     """SMTP handler with TLS: one e-mail per record, all recipients in To.
 
     Sending happens in a worker thread with a timeout on every network call; a server
-    that is down or hangs never holds up the caller or the other handlers.
+    that is down or hangs never holds up the caller or the other handlers. An e-mail
+    counts as delivered when the server accepted it for every recipient; one refused
+    recipient makes it a failed delivery (``SMTPRecipientsRefused``), reported once.
 
     Parameters
     ----------
@@ -164,7 +166,11 @@ class TlsSMTPHandler(QueuedDelivery, logging.handlers.SMTPHandler):
         try:
             if self.username:
                 smtp.login(self.username, self.password)
-            smtp.send_message(message)
+            refused = smtp.send_message(message)
+            if refused:
+                # smtplib raises only when every recipient was refused; an alarm that
+                # reached some of them did not reach what the configuration asks for.
+                raise smtplib.SMTPRecipientsRefused(refused)
         finally:
             try:
                 smtp.quit()

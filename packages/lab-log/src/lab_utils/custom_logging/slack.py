@@ -8,12 +8,43 @@ from lab_utils.custom_logging.delivery import QueuedDelivery
 from lab_utils.custom_logging.levels import ConfigError
 from lab_utils.custom_logging.tls import tls_context
 
+# urllib costs milliseconds at import; annotations are strings here, mypy reads this block.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import urllib.request
+    from typing import Any
+
 SLACK_API_URL = "https://slack.com/api"
 """Default base of the Web API used in token mode."""
 
 
 class SlackError(RuntimeError):
     """Slack answered, but refused the message."""
+
+
+_REDIRECT_REFUSER: list[type[urllib.request.BaseHandler]] = []
+
+
+def _refuse_redirects() -> urllib.request.BaseHandler:
+    """Return a handler failing on redirects; its class is built on first use."""
+    import urllib.request
+
+    if _REDIRECT_REFUSER:
+        return _REDIRECT_REFUSER[0]()
+
+    class RefuseRedirects(urllib.request.HTTPRedirectHandler):
+        """Fail on a redirect: urllib follows a POST's 301/302/303 as a bodiless GET."""
+
+        def redirect_request(
+            self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
+        ) -> None:
+            raise SlackError(
+                f"the server answered {code} {msg}, a redirect to {newurl}: the message was"
+                " not posted; configure the address it redirects to"
+            )
+
+    _REDIRECT_REFUSER.append(RefuseRedirects)
+    return RefuseRedirects()
 
 
 class SlackHandler(QueuedDelivery):
@@ -107,8 +138,11 @@ class SlackHandler(QueuedDelivery):
         request = urllib.request.Request(  # noqa: S310 - scheme checked in __init__
             url, data=json.dumps(body).encode("utf-8"), headers=headers, method="POST"
         )
-        context = tls_context(self.ca_file) if url.startswith("https://") else None
-        with urllib.request.urlopen(request, timeout=self.timeout, context=context) as answer:  # noqa: S310
+        handlers: list[urllib.request.BaseHandler] = [_refuse_redirects()]
+        if url.startswith("https://"):
+            handlers.append(urllib.request.HTTPSHandler(context=tls_context(self.ca_file)))
+        opener = urllib.request.build_opener(*handlers)
+        with opener.open(request, timeout=self.timeout) as answer:
             reply = answer.read().decode("utf-8", "replace")
         if self.webhook_url is None:
             try:
