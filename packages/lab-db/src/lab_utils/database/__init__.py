@@ -11,6 +11,8 @@ from lab_utils.database.column_types import ColumnType, column_type, value_from_
 from lab_utils.database.database import (
     NOT_CONNECTED,
     Database,
+    MissingColumnError,
+    MissingTableError,
     TimescaleEditionError,
     TimescaleUnavailableError,
 )
@@ -77,6 +79,8 @@ __all__ = [
     "Database",
     "EmbeddedError",
     "EmbeddedPostgres",
+    "MissingColumnError",
+    "MissingTableError",
     "TimescaleEditionError",
     "TimescaleUnavailableError",
     "WriterStats",
