@@ -4,7 +4,8 @@ Rows are written in batches (binary COPY) by a background thread, by size and by
 With ``lab-db[fast]`` a batch's COPY starts with its first 1024 rows and the thread sends
 the rest as they come; while the producers keep it busy, one COPY goes on with the batches
 that follow (each batch's id recorded in its transaction, committed at least every
-``flush_interval`` seconds and every ``max_queued_batches`` batches).
+``flush_interval`` seconds and every ``max_queued_batches`` batches; a flush or close ends
+it once it has taken what is queued then).
 
 - **Bad values.** Once the writer knows the column types (at start when the server is
   reachable, else from its first connection), ``add()`` raises ``ValueError``/``TypeError``
