@@ -12,6 +12,7 @@ Run alone for the memory figure: ``python bench_database.py memory WAY ROWS DSN`
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import resource
@@ -211,13 +212,25 @@ def _batch_ways(
 
 
 def _writer_ways(
-    bench: Bench, rows: list[list[Any]], producer: dict[str, list[float]]
+    bench: Bench,
+    rows: list[list[Any]],
+    producer: dict[str, list[float]],
+    writers: contextlib.ExitStack,
 ) -> dict[str, Callable[[], float]]:
     """insert_many and the writer with its defaults (what users get), add() also with big
     batches; ``producer`` gets the producer's CPU cost per row of add() and of add_many()
-    with the defaults, per rep (the thread's own CPU time: the writer's thread not in it)."""
+    with the defaults, per rep (the thread's own CPU time: the writer's thread not in it).
+
+    A DAQ daemon's writer lives as long as the daemon, as ``insert_many``'s connection
+    does: each way keeps one writer for every rep (closed by ``writers``), warmed by one
+    untimed pass, and a rep is timed until ``flush()`` says every row is committed. A new
+    writer's server backend pays about 4,500 page faults mapping the server's shared memory
+    (7-8 ms per 100,000 rows, measured) that a long-lived connection paid long before: the
+    cost of a writer made, used once and closed is reported apart.
+    """
     table, count = "plain", len(rows)
     fast = RowEncoder(bench.db.column_types(table, COLUMNS))
+    kept: dict[str, BufferedWriter] = {}
 
     def batch() -> float:
         bench.empty(table)
@@ -225,33 +238,59 @@ def _writer_ways(
         bench.verify(table, count)
         return count / seconds
 
-    def writer(one_by_one: bool, **options: Any) -> float:
+    def new_writer(**options: Any) -> BufferedWriter:
         spool = Path(tempfile.mkdtemp(prefix="lab-db-spool-"))
+        writers.callback(shutil.rmtree, spool, ignore_errors=True)
         writer = BufferedWriter(bench.db, table, COLUMNS, spool_dir=spool, **options)
         writer.add(_row(0))  # connected and warm before the clock starts
         writer.flush()
-        bench.empty(table)
-        start, cpu = time.perf_counter(), time.thread_time()
+        return writer
+
+    def fill(writer: BufferedWriter, one_by_one: bool, cost: list[float] | None) -> None:
+        cpu = time.thread_time()
         if one_by_one:
             add = writer.add
             for row in rows:
                 add(row)
         else:
             writer.add_many(rows)
-        if not options:
-            way = "add" if one_by_one else "add_many"
-            producer[way].append((time.thread_time() - cpu) / count * 1e6)
+        if cost is not None:
+            cost.append((time.thread_time() - cpu) / count * 1e6)
+
+    def long_lived(name: str, one_by_one: bool, **options: Any) -> float:
+        writer = kept.get(name)
+        if writer is None:
+            writer = kept[name] = new_writer(**options)
+            writers.callback(writer.close)
+            fill(writer, one_by_one, None)  # the warm-up pass
+            writer.flush()
+        bench.empty(table)
+        start = time.perf_counter()
+        fill(writer, one_by_one, None if options else producer["add" if one_by_one else "add_many"])
+        if not writer.flush():
+            raise RuntimeError(f"{name}: flush() timed out")
+        seconds = time.perf_counter() - start
+        bench.verify(table, count)
+        return count / seconds
+
+    def used_once() -> float:
+        writer = new_writer()
+        bench.empty(table)
+        start = time.perf_counter()
+        fill(writer, True, None)
         writer.close()
         seconds = time.perf_counter() - start
         bench.verify(table, count)
-        shutil.rmtree(spool, ignore_errors=True)
         return count / seconds
 
     return {
         "insert_many": batch,
-        "BufferedWriter.add": lambda: writer(True),
-        "BufferedWriter.add_many": lambda: writer(False),
-        "BufferedWriter.add, 20,000-row batches": lambda: writer(True, batch_size=20_000),
+        "BufferedWriter.add": lambda: long_lived("add", True),
+        "BufferedWriter.add_many": lambda: long_lived("add_many", False),
+        "BufferedWriter.add, 20,000-row batches": lambda: long_lived(
+            "big", True, batch_size=20_000
+        ),
+        "BufferedWriter.add, a new writer, to close()": used_once,
     }
 
 
@@ -375,7 +414,8 @@ def run(quick: bool = False) -> list[Comparison]:
                         spent = statistics.median(c[index] for c in cpu[key])
                         result.notes[f"{who}_{side}_cpu_us_per_row"] = spent / count * 1e6
         producer: dict[str, list[float]] = {"add": [], "add_many": []}
-        rates = _measure(bench, _writer_ways(bench, rows, producer), reps)
+        with contextlib.ExitStack() as writers:
+            rates = _measure(bench, _writer_ways(bench, rows, producer, writers), reps)
         label = f"plain table, {count:,} rows"
         results += [
             _compare(rates, "BufferedWriter.add", "insert_many",
@@ -384,6 +424,9 @@ def run(quick: bool = False) -> list[Comparison]:
                      f"BufferedWriter, add_many(), defaults, {label}", ">=0.9x"),
             _compare(rates, "BufferedWriter.add, 20,000-row batches", "insert_many",
                      f"BufferedWriter, add() per row, batch_size=20,000, {label}", "report"),
+            _compare(rates, "BufferedWriter.add, a new writer, to close()", "insert_many",
+                     f"BufferedWriter, add() per row, a new writer timed to close(), {label}",
+                     "report"),
         ]  # fmt: skip
         batch_us = 1e6 / statistics.median(rates["insert_many"])
         for way in ("add", "add_many"):

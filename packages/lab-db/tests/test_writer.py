@@ -7,6 +7,7 @@ import json
 import logging
 import shutil
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -99,6 +100,8 @@ def test_a_wrong_type_is_refused_by_add_once_the_types_are_known(
     writer.add_many(rows[500:])
     writer.close()
     assert (_count(raw), writer.rows_rejected) == (1000, 0)
+    # Nothing of the refused rows went to the server: the batch was not refused and split.
+    assert (_transactions(raw), writer.last_error) == ([(1, 1000)], None)
 
 
 def test_a_wrong_type_the_writer_could_not_check_is_isolated_and_rejected(
@@ -501,14 +504,16 @@ def test_a_batch_another_writer_leaves_in_the_spool_is_replayed_while_rows_strea
     assert not list(folder.glob("*.jsonl"))
 
 
+def _number(raw: Any, query: str) -> int:
+    with raw.cursor() as cursor:
+        cursor.execute(query)
+        return int(cursor.fetchone()[0])
+
+
 def _copy_progress(raw: Any) -> int:
     """Rows a COPY still under way into this database has processed so far."""
-    with raw.cursor() as cursor:
-        cursor.execute(
-            "SELECT coalesce(sum(tuples_processed), 0) FROM pg_stat_progress_copy"
-            " WHERE datname = current_database()"
-        )
-        return int(cursor.fetchone()[0])
+    return _number(raw, "SELECT coalesce(sum(tuples_processed), 0) FROM pg_stat_progress_copy"
+                        " WHERE datname = current_database()")  # fmt: skip
 
 
 def _filling_writer(db: Database, spool: Path, **options: Any) -> BufferedWriter:
@@ -602,24 +607,25 @@ def test_a_connection_lost_while_a_batch_is_sent_loses_and_doubles_nothing(
     assert any("unavailable" in message for message in _records(caplog, logging.WARNING))
 
 
-def _batches_behind_a_lock(db: Database, writer: BufferedWriter, raw: Any, rows: list[Any]) -> None:
-    """Hold the table while the writer's first batch waits: ``rows`` pile up in batches."""
+def _batches_behind_a_lock(
+    db: Database,
+    writer: BufferedWriter,
+    raw: Any,
+    rows: list[Any],
+    meanwhile: Callable[[], object] = lambda: None,
+) -> None:
+    """Hold the table while the writer's first batch waits: ``rows`` pile up in batches.
+
+    ``meanwhile`` runs once they have, before the table is let go.
+    """
     blocker = psycopg2.connect(**db.connection_parameters())
     try:
         with blocker.cursor() as cursor:
             cursor.execute("LOCK TABLE gauge IN ACCESS EXCLUSIVE MODE")
         writer.add_many(_rows(100))
-
-        def waiting() -> bool:
-            with raw.cursor() as cursor:
-                cursor.execute(
-                    "SELECT count(*) FROM pg_stat_activity"
-                    " WHERE wait_event_type = 'Lock' AND datname = current_database()"
-                )
-                return bool(cursor.fetchone()[0])
-
-        _wait_for(waiting)
+        _wait_for(lambda: _copy_waits_for_lock(raw))
         writer.add_many(rows)
+        meanwhile()
         blocker.commit()
     finally:
         blocker.close()
@@ -656,7 +662,43 @@ def test_batches_waiting_for_the_thread_go_in_one_transaction_each_with_its_id(
     assert writer.flush()
     writer.close()
     assert (_count(raw), writer.rows_written) == (1000, 1000)
-    assert _transactions(raw) == [(1, 100), (9, 900)]
+    if writer._open.encoded:
+        # The COPY under way (the first batch, waiting for the lock) carries them on.
+        assert _transactions(raw) == [(10, 1000)]
+    else:
+        assert _transactions(raw) == [(1, 100), (9, 900)]
+
+
+def test_a_flush_during_a_copy_sends_what_is_queued_in_that_copy(
+    db: Database, raw: Any, tmp_path: Path
+) -> None:
+    # A second COPY would wait for the first one's commit while the server waits for rows.
+    _table(db)
+    writer = BufferedWriter(db, "gauge", COLUMNS, batch_size=100, spool_dir=tmp_path / "spool")
+    assert writer._open.encoded, "double precision rows are encoded on add()"
+    flushing = threading.Thread(target=writer.flush)
+
+    def flush_while_the_copy_waits() -> None:
+        flushing.start()
+        _wait_for(lambda: writer._flush_requested)
+
+    # Eight batches and an open one of 50 rows wait behind the first one.
+    _batches_behind_a_lock(db, writer, raw, _rows(850, offset=100), flush_while_the_copy_waits)
+    flushing.join(60)
+    assert not flushing.is_alive()
+    writer.close()
+    assert (_count(raw), writer.rows_written) == (950, 950)
+    assert _transactions(raw) == [(10, 950)]
+
+
+def _copy_waits_for_lock(raw: Any) -> bool:
+    return bool(
+        _number(
+            raw,
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE wait_event_type = 'Lock' AND datname = current_database()",
+        )
+    )
 
 
 def test_a_refused_row_among_batches_sent_together_is_rejected_alone(

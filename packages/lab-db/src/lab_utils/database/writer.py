@@ -4,7 +4,8 @@ Rows are written in batches (binary COPY) by a background thread, by size and by
 With ``lab-db[fast]`` a batch's COPY starts with its first 1024 rows and the thread sends
 the rest as they come; while the producers keep it busy, one COPY goes on with the batches
 that follow (each batch's id recorded in its transaction, committed at least every
-``flush_interval`` seconds and every ``max_queued_batches`` batches).
+``flush_interval`` seconds and every ``max_queued_batches`` batches; a flush or close ends
+it once it has taken what is queued then).
 
 - **Bad values.** Once the writer knows the column types (at start when the server is
   reachable, else from its first connection), ``add()`` raises ``ValueError``/``TypeError``
@@ -185,6 +186,8 @@ class BufferedWriter(WriterThread):
         self._data = None  # the open batch's rows not yet in a chunk
         self._sealed = deque()  # complete batches, oldest first
         self._live = None  # the batch the thread is sending
+        self._collections = 0  # times the thread took work: producers wait for the next
+        self._stuck = False  # the thread did not come when last waited for: do not wait
         self._encoder = None
         self._format_row = None
         self._transformer = None
@@ -277,11 +280,11 @@ class BufferedWriter(WriterThread):
         try:
             data = self._data
             if data is not None:
-                mark = len(data)
                 try:
                     self._format_row(row, self._transformer, data)  # type: ignore[misc]
                 except BaseException as error:
-                    del data[mark:]
+                    # psycopg's formatter takes back what it wrote of a row it refuses
+                    # (a test checks that no part of one reaches the server).
                     if not isinstance(error, Exception):
                         raise
                     self._encode_slowly(row, data)
@@ -291,14 +294,9 @@ class BufferedWriter(WriterThread):
             rows.append(row)
             if len(rows) < self._stop_at:  # the next chunk or the end of the batch
                 return
-            self._chunk_done()
+            self._chunk_done()  # lets the thread take the chunk now
         finally:
             self._release()
-        # A chunk was handed over. The thread and this loop share the interpreter: the
-        # thread, waiting for the chunk or back from libpq, would wait for the producer to
-        # let go up to the switch interval (5 ms by default). A zero sleep (the interpreter
-        # let go and taken again) lets it send the chunk now, for microseconds per chunk.
-        time.sleep(0)
 
     def add_many(self, rows: Iterable[Sequence[Any]]) -> None:
         """Queue many rows (see :meth:`add`); a bad row raises, the rows before it are queued.
@@ -340,7 +338,6 @@ class BufferedWriter(WriterThread):
                 self._open.chunks.append(data)
                 self._chunk_done()
             start += len(part)
-            time.sleep(0)  # the thread sends the chunk now (see add)
         self._add_each(rows[start:])
 
     def _add_each(self, rows: Sequence[Sequence[Any]]) -> None:

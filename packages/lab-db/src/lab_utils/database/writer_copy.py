@@ -60,11 +60,13 @@ class BatchStream:
         pieces: list[bytes | bytearray] = [] if self._started else [HEADER]
         self._started = True
         with writer._changed:
+            collected = False
             while True:
                 batch = self._parts[self._index]
                 if batch.chunks:
                     pieces += batch.chunks
                     batch.chunks.clear()
+                    collected = True
                 if batch.complete:
                     if self._index + 1 < len(self._parts) or (
                         not group.complete and writer._follow(group)
@@ -82,6 +84,8 @@ class BatchStream:
                     writer._complete(batch)
                     continue
                 writer._changed.wait(remaining)
+            if collected:
+                writer._collected()
         return b"".join(pieces)
 
     def readline(self, size: int = -1) -> bytes:

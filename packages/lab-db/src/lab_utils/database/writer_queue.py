@@ -40,6 +40,12 @@ _SAFE_TYPES: dict[str, type] = {
 # have the interpreter, every this many rows; see BufferedWriter.add.
 CHUNK = 1024
 
+# How long a producer that handed over a chunk waits for the thread to take it (seconds).
+# The thread comes back from libpq in tens of microseconds when the server keeps up; when
+# it does not, the thread is waiting for room in the socket and the producer stops waiting
+# until the thread next takes a chunk (see BatchQueue._let_thread_collect).
+COLLECT_WAIT = 0.0005
+
 
 class Batch:
     """Rows on their way to one COPY, and their binary COPY form a chunk at a time.
@@ -140,6 +146,8 @@ class BatchQueue:
     _refused_now: list[tuple[Sequence[Any], str]]
     _tracking: bool
     _thread: threading.Thread
+    _collections: int
+    _stuck: bool
 
     def _use_types(self, types: Sequence[str]) -> None:
         """Take the column types: the encoder, the fast check and the encoding on add()."""
@@ -183,19 +191,49 @@ class BatchQueue:
         """Make the open batch's newest encoded rows a chunk the thread can send (lock held)."""
         data = self._data
         if data:
-            self._open.chunks.append(bytes(data))
+            self._open.chunks.append(data)  # never written again: no copy
             self._data = bytearray()
         self._stop_at = min(self.batch_size, (len(self._rows) // CHUNK + 1) * CHUNK)
         self._changed.notify_all()
 
     def _chunk_done(self) -> None:
-        """Hand over a chunk, or the whole batch when it is full (the lock held)."""
+        """Hand over a chunk, or the whole batch when it is full (a producer, the lock held)."""
         if len(self._rows) >= self.batch_size:
             self._seal()
             if self._backlog() > self.max_queued_batches:
                 self._wait_for_room()
         else:
             self._hand_over()
+        self._let_thread_collect()
+
+    def _let_thread_collect(self) -> None:
+        """Wait (a producer, the lock held) at most ``COLLECT_WAIT`` for the thread to take work.
+
+        The producer and the thread share the interpreter. A thread back from libpq (a
+        round trip, a chunk in the socket) waits for it, and a producer running Python code
+        lets go only when asked, after the switch interval (5 ms by default, the server idle
+        meanwhile). Waiting here lets go at once, for as long as the thread takes to wake:
+        tens of microseconds per chunk, where a zero sleep costs 50-80 us of timer slack on
+        Linux (CPython 3.11+) and gives no guarantee. A thread that does not come (blocked
+        on a full socket: the server is behind, so nothing is lost by not waiting) is not
+        waited for again until it has taken a chunk.
+        """
+        if self._stuck:
+            return
+        seen = self._collections
+        deadline = time.monotonic() + COLLECT_WAIT
+        while self._collections == seen:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._stuck = True
+                return
+            self._changed.wait(remaining)
+
+    def _collected(self) -> None:
+        """Note that the thread took work (the lock held): producers may stop waiting."""
+        self._collections += 1
+        self._stuck = False
+        self._changed.notify_all()
 
     def _seal(self) -> None:
         """Complete the open batch and hand it to the thread (with the lock held)."""
@@ -275,13 +313,12 @@ class BatchQueue:
                 if ready or remaining <= 0:
                     break
                 self._changed.wait(remaining)
+            ending = self._flush_requested or self._closing
             if self._sealed:
-                self._changed.notify_all()  # producers waiting for room
-                batch = self._take_sealed()
-            elif self._open.chunks and not (self._flush_requested or self._closing):
+                batch = self._take_sealed(live=not ending)
+            elif self._open.chunks and not ending:
                 self._open.live = True
                 batch = Batch.group([self._open], live=True)
-                batch.deadline = deadline
             else:
                 self._seal()
                 if not self._sealed:
@@ -289,35 +326,45 @@ class BatchQueue:
                     self._idle.set()
                     return None if self._closing else Batch(encoded=False)
                 batch = self._take_sealed()
+            batch.deadline = deadline
             self._live = batch
+            self._collected()  # producers waiting for room, or for the thread to come
             return batch
 
-    def _take_sealed(self) -> Batch:
+    def _take_sealed(self, live: bool = False) -> Batch:
         """Take every complete batch waiting, as one (the lock held).
 
         A thread behind its producers then pays the fixed cost of a COPY (its round trips,
         each a wait for the interpreter) once for all of them: it catches up instead of
-        falling further behind with small batches.
+        falling further behind with small batches. Batches encoded on ``add()`` are taken
+        ``live`` unless a flush or close is asking: the COPY goes on with the batches that
+        follow, so the server never waits for a commit and a new COPY between them.
         """
         members = [self._sealed.popleft()]
         while self._sealed and self._sealed[0].encoded == members[0].encoded:
             members.append(self._sealed.popleft())
-        return Batch.group(members)
+        return Batch.group(members, live=live and members[0].encoded)
 
     def _follow(self, group: Batch) -> bool:
         """Add the next batch to a live group being sent; False: end its COPY (lock held).
 
-        The group ends on a flush or close, at its deadline (``flush_interval`` after it
-        was taken: rows are committed at most that late), or at ``max_queued_batches``
-        batches' worth of rows (what a crash can lose stays within what memory holds).
+        The group ends at its deadline (``flush_interval`` after it was taken: rows are
+        committed at most that late), at ``max_queued_batches`` batches' worth of rows (what
+        a crash can lose stays within what memory holds), or on a flush or close once it
+        has taken the rows queued then.
         """
         if (
-            self._flush_requested
-            or self._closing
-            or time.monotonic() >= group.deadline
+            time.monotonic() >= group.deadline
             or group.count() >= self.batch_size * self.max_queued_batches
         ):
             return False
+        if self._flush_requested or self._closing:
+            # What is queued now goes in this COPY: a second one would wait for this one's
+            # commit while the server, done with it, waits for the rows.
+            if not self._sealed and self._open.rows and self._open.encoded:
+                self._seal()
+            if not self._sealed or not self._sealed[0].encoded:
+                return False
         if self._sealed:
             if not self._sealed[0].encoded:
                 return False
