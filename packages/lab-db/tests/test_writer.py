@@ -561,6 +561,19 @@ def test_a_batch_being_sent_is_completed_by_the_flush_interval(
     assert _recorded_counts(raw) == [1500]
 
 
+def test_full_batches_are_committed_when_the_producer_pauses_not_at_the_flush_interval(
+    db: Database, raw: Any, tmp_path: Path
+) -> None:
+    # The COPY under way takes on the next batch while it is empty, for a producer about to
+    # fill it; one that pauses must not leave the full batches uncommitted for 600 s.
+    _table(db)
+    writer = _filling_writer(db, tmp_path / "spool", batch_size=2048)
+    _stream_in(writer, raw, _rows(2 * 2048))  # two full batches, streamed, then a pause
+    _wait_for(lambda: _count(raw) == 4096, timeout=30)
+    assert _transactions(raw) == [(2, 4096)]
+    writer.close()
+
+
 def test_a_check_violation_in_a_batch_being_sent_is_rejected_alone(
     db: Database, raw: Any, tmp_path: Path
 ) -> None:

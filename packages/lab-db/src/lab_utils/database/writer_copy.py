@@ -26,6 +26,11 @@ from lab_utils.database.writer_queue import Batch, BatchQueue
 # The writer's one logger, whichever of its modules speaks: the name users filter on.
 log = logging.getLogger("lab_utils.database.writer")
 
+# Seconds a COPY waits for the first row of a batch it took on before the producers added
+# to it: producers that keep the thread busy fill it within microseconds; producers that
+# paused get their rows committed now, not at the end of ``flush_interval``.
+QUIET = 0.01
+
 
 class BatchStream:
     """The file-like object psycopg2's ``copy_expert`` reads a batch from, chunk by chunk.
@@ -33,7 +38,8 @@ class BatchStream:
     A read waits (the interpreter let go) for the next chunk while a batch is open, and
     completes it itself on a flush, a close, or at the deadline. A live group goes on with
     the batches that follow (:meth:`BatchQueue._follow`): while the producers keep the
-    thread busy, one COPY carries them all, as ``insert_many``'s does.
+    thread busy, one COPY carries them all, as ``insert_many``'s does. A batch joined
+    while still empty that gets no row within ``QUIET`` seconds ends the COPY.
     """
 
     def __init__(self, writer: BatchQueue, batch: Batch) -> None:
@@ -43,6 +49,7 @@ class BatchStream:
         self._index = 0
         self._started = False
         self._ended = False
+        self._quiet_since: float | None = None  # waiting for an empty batch's first row
         self.rows = 0
         """Rows in the data (known once it has all been read)."""
         self.error: Exception | None = None
@@ -72,6 +79,7 @@ class BatchStream:
                         not group.complete and writer._follow(group)
                     ):
                         self._index += 1
+                        self._quiet_since = None
                         continue
                     self._ended = True
                     self.rows = group.count()
@@ -79,7 +87,18 @@ class BatchStream:
                     break
                 if pieces:
                     break
-                remaining = group.deadline - time.monotonic()
+                now = time.monotonic()
+                remaining = group.deadline - now
+                if not batch.rows:
+                    self._quiet_since = self._quiet_since or now
+                    quiet = self._quiet_since + QUIET - now
+                    if quiet <= 0:  # the producers paused: end here
+                        writer._complete(batch)
+                        group.complete = True
+                        continue
+                    remaining = min(remaining, quiet)
+                else:
+                    self._quiet_since = None
                 if remaining <= 0 or writer._flush_requested or writer._closing:
                     writer._complete(batch)
                     continue
