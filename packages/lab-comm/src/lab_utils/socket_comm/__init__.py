@@ -9,6 +9,7 @@ optional shared-secret authentication.
 from lab_utils.socket_comm.__about__ import __version__
 from lab_utils.socket_comm.client import Client, ReplyTimeoutError
 from lab_utils.socket_comm.commands import command
+from lab_utils.socket_comm.foreground import run_daemon
 from lab_utils.socket_comm.grammar import split_message
 from lab_utils.socket_comm.inifile import ConfigValueError
 from lab_utils.socket_comm.parser import ArgumentParser, MessageError
@@ -29,5 +30,6 @@ __all__ = [
     "__version__",
     "buffer_size",
     "command",
+    "run_daemon",
     "split_message",
 ]

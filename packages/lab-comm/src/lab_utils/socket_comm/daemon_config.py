@@ -41,6 +41,7 @@ OPTIONS: dict[str, ValueKind[Any] | None] = {
     "tls_key": None,
     "tls_ca": None,
     "secret_file": None,
+    "pid_file_name": None,
 }
 """Options the daemon reads, and how each value is read (None: a path)."""
 

@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeVar
 
+from lab_utils.socket_comm import ports
+from lab_utils.socket_comm.ports import checked_port
+
 T = TypeVar("T")
 
 
@@ -149,17 +152,11 @@ def _host(text: str) -> str:
 
 
 def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise ValueError(text)
-    return value
+    return checked_port(text, ports.BIND)
 
 
 def _remote_port(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= 65535:  # 0 only means "any" when binding
-        raise ValueError(text)
-    return value
+    return checked_port(text, ports.CONNECT)
 
 
 def _positive_int(text: str) -> int:
@@ -193,9 +190,9 @@ def _yes_no(text: str) -> bool:
 HOST = ValueKind(_host, "a host name or address")
 """The address of a daemon to connect to (a client's; the fleet file's defaults to
 ``localhost``)."""
-PORT = ValueKind(_port, "a whole number from 0 to 65535")
+PORT = ValueKind(_port, ports.accepted(ports.BIND))
 """A TCP port to bind (0: one the system picks)."""
-REMOTE_PORT = ValueKind(_remote_port, "a whole number from 1 to 65535")
+REMOTE_PORT = ValueKind(_remote_port, ports.accepted(ports.CONNECT))
 """The TCP port of a daemon to connect to (a client's or a fleet file's)."""
 COUNT = ValueKind(_positive_int, "a whole number above 0")
 """How many of something."""
