@@ -8,7 +8,6 @@ import select
 import socket
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
 
 from lab_utils.custom_logging import CustomLogger, getLogger
 from lab_utils.socket_comm import ports
@@ -33,6 +32,8 @@ from lab_utils.socket_comm.wire import (
     sign,
 )
 
+# typing costs milliseconds at import; annotations are strings here, mypy reads this block.
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # ssl is imported only by a client that speaks TLS (see tls.py)
     import ssl
 

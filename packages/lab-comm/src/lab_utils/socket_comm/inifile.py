@@ -12,14 +12,15 @@ import configparser
 import difflib
 import errno
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, TypeVar
 
 from lab_utils.socket_comm import ports
 from lab_utils.socket_comm.ports import checked_port
 
-T = TypeVar("T")
+# typing costs milliseconds at import; annotations are strings here, mypy reads this block.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class ConfigValueError(configparser.Error, ValueError):
@@ -119,16 +120,29 @@ def get_text(parser: configparser.ConfigParser, section: str, option: str, path:
         raise
 
 
-@dataclass(frozen=True)
-class ValueKind(Generic[T]):
-    """How the text of an option becomes a value, and what is accepted (said in errors)."""
+class ValueKind:
+    """How the text of an option becomes a value, and what is accepted (said in errors).
 
-    convert: Callable[[str], T]
-    """Turns the stripped text into the value; raises ``ValueError`` when it cannot."""
-    accepted: str
-    """What the option accepts, completing ``... is not <accepted>``."""
+    A plain class, not a generic dataclass: ``dataclasses`` and ``typing`` cost more at
+    import than the rest of the module (``dataclasses`` pulls in ``inspect``).
 
-    def read(self, value: str, section: str, option: str, path: str | Path) -> T:
+    Parameters
+    ----------
+    convert : callable
+        Turns the stripped text into the value; raises ``ValueError`` when it cannot.
+    accepted : str
+        What the option accepts, completing ``... is not <accepted>``.
+    """
+
+    __slots__ = ("accepted", "convert")
+
+    def __init__(self, convert: Callable[[str], Any], accepted: str) -> None:
+        self.convert = convert
+        """Turns the stripped text into the value; raises ``ValueError`` when it cannot."""
+        self.accepted = accepted
+        """What the option accepts, completing ``... is not <accepted>``."""
+
+    def read(self, value: str, section: str, option: str, path: str | Path) -> Any:
         """Convert ``value``, the text of ``option`` in ``[section]`` of ``path``.
 
         Raises
@@ -204,7 +218,7 @@ YES_NO = ValueKind(_yes_no, f"one of {', '.join(configparser.ConfigParser.BOOLEA
 """A switch, in the words :class:`configparser.ConfigParser` accepts."""
 
 
-def one_of(choices: Iterable[str]) -> ValueKind[str]:
+def one_of(choices: Iterable[str]) -> ValueKind:
     """Return the kind of an option that holds one word of ``choices``."""
     words = tuple(choices)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import os
 import re
-import tempfile
 from pathlib import Path
 
 import zc.lockfile
@@ -36,6 +35,8 @@ def runtime_folder() -> Path:
             # systemd's own folder is the service's already; the user's runtime folder is shared.
             base = Path(value)
             return base if variable == "RUNTIME_DIRECTORY" else _made(base / FOLDER_NAME)
+    import tempfile  # here: 5 ms at import (shutil, random), for daemons without a PID file
+
     folder = _made(Path(tempfile.gettempdir()) / f"{FOLDER_NAME}-{_user()}")
     getuid = getattr(os, "getuid", None)
     if getuid is not None and folder.stat().st_uid != getuid():

@@ -11,20 +11,18 @@ handlers run one at a time in the loop's thread, as in 0.4, so handlers that sha
 from __future__ import annotations
 
 import argparse
-import inspect
 import re
 import signal
 import socket
+import sys
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
 
 import zc.lockfile
 
 from lab_utils.custom_logging import CustomLogger, getLogger
 from lab_utils.socket_comm import pid_lock, ports, systemd
-from lab_utils.socket_comm.commands import add_declared_commands
 from lab_utils.socket_comm.daemon_config import read_overall
 from lab_utils.socket_comm.grammar import split_message
 from lab_utils.socket_comm.inifile import ConfigValueError
@@ -35,7 +33,11 @@ from lab_utils.socket_comm.tls import server_context
 from lab_utils.socket_comm.transport import Transport
 from lab_utils.socket_comm.wire import DEFAULT_MAX_MESSAGE, Verifier, secret_bytes
 
+# typing costs milliseconds at import; annotations are strings here, mypy reads this block.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from lab_utils.socket_comm.threaded import DaemonThread
 
 __all__ = ["AUTH_REQUIRED", "UNKNOWN_EXCEPTION", "WHICH_MISSING", "Server"]
@@ -46,6 +48,12 @@ UNKNOWN_EXCEPTION = "Unknown exception! Check daemon log!"
 """Start of the reply when a handler raises (0.4 text)."""
 EPILOG = "Send 'help COMMAND' for the options of one command."
 """Last line of the help reply of a daemon that sets no epilog of its own."""
+
+
+def _first_paragraph(doc: str) -> str:
+    """Return the first paragraph of a docstring as one line (inspect costs 10 ms at import)."""
+    lines = [line.strip() for line in doc.strip().splitlines()]
+    return " ".join(lines[: lines.index("")] if "" in lines else lines)
 
 
 def _excerpt(text: str, limit: int = 200) -> str:
@@ -245,7 +253,11 @@ class Server:
         self.sp = self.parser.add_subparsers(title="command", description="Daemon actions")
         quit_parser = self.sp.add_parser(name="quit", description="stops the daemon")
         quit_parser.set_defaults(func=self.quit, which="quit")
-        add_declared_commands(self, self.sp)
+        # Only @command marks methods, and a class using it has imported its module: a
+        # 0.4-style daemon does not pay for the signature machinery (inspect, typing).
+        commands = sys.modules.get("lab_utils.socket_comm.commands")
+        if commands is not None:
+            commands.add_declared_commands(self, self.sp)
 
     def _description(self) -> str:
         if isinstance(self.description, str) and self.description:
@@ -253,7 +265,7 @@ class Server:
         cls = type(self)
         doc = cls.__dict__.get("__doc__") if cls is not Server else None
         if doc:
-            summary = inspect.cleandoc(doc).split("\n\n")[0].replace("\n", " ").strip()
+            summary = _first_paragraph(doc)
             if summary:
                 return summary
         return f"{cls.__name__} daemon"
