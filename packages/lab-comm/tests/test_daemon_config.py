@@ -292,3 +292,64 @@ def test_an_empty_host_still_binds_every_address_but_says_so(
     assert server.host == ""  # 0.4's meaning kept
     (message,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert message.startswith(f"Empty host in [Overall] of {config}: listening on every address")
+
+
+def test_a_pid_file_in_a_missing_folder_names_the_option_and_what_to_do(tmp_path: Path) -> None:
+    pid = tmp_path / "missing" / "cryo.pid"
+    with pytest.raises(FileNotFoundError) as caught:
+        Server(pid_file_name=str(pid), port=0)
+    assert caught.value.filename == str(pid)  # still the OSError that zc.lockfile raised
+    assert caught.value.strerror == (
+        f"pid_file_name: cannot create the PID file, the folder {tmp_path / 'missing'} does"
+        " not exist (create it, or name a PID file in an existing folder)"
+    )
+
+
+def test_a_pid_file_from_the_config_file_names_the_file_too(tmp_path: Path) -> None:
+    config = tmp_path / "daemon.ini"
+    config.write_text("[Overall]\nport = 0\npid_file_name = run/cryo.pid\n")
+    with pytest.raises(ConfigValueError) as caught:
+        Server(str(config))
+    pid = tmp_path / "run" / "cryo.pid"  # relative to the config file's folder
+    assert str(caught.value) == (
+        f"pid_file_name of [Overall] in {config}: cannot create the PID file, the folder"
+        f" {pid.parent} does not exist (create it, or name a PID file in an existing folder):"
+        f" {pid}"
+    )
+    pid.parent.mkdir()
+    server = Server(str(config))
+    try:
+        assert (server.pid_file_name, pid.exists()) == (str(pid), True)
+    finally:
+        server.close()
+    # An argument still wins over the file, and is named as an argument.
+    with pytest.raises(FileNotFoundError, match=r"^\[Errno 2\] pid_file_name: cannot create"):
+        Server(str(config), str(tmp_path / "elsewhere" / "d.pid"))
+
+
+@pytest.mark.parametrize("port", ["abc", "", 1507.5, True, [1507], None])
+def test_a_port_that_is_no_whole_number_names_the_option_and_the_range(
+    tmp_path: Path, port: object
+) -> None:
+    class Daemon(Server):
+        pass
+
+    if port is None:  # no argument: a class attribute is checked the same way
+        Daemon.port = "abc"  # type: ignore[assignment]
+        port = "abc"
+        make = lambda: Daemon(pid_file_name=str(tmp_path / "d.pid"))  # noqa: E731
+    else:
+        make = lambda: Daemon(pid_file_name=str(tmp_path / "d.pid"), port=port)  # noqa: E731
+    with pytest.raises(ValueError) as caught:
+        make()
+    assert str(caught.value) == f"port must be a whole number from 0 to 65535, not {port!r}"
+    with pytest.raises(ValueError) as caught:
+        Client(port=port)  # type: ignore[arg-type]
+    assert str(caught.value) == f"port must be a whole number from 1 to 65535, not {port!r}"
+    assert not (tmp_path / "d.pid").exists()
+
+
+def test_a_port_as_text_of_a_whole_number_is_still_accepted(tmp_path: Path) -> None:
+    server = Server(pid_file_name=str(tmp_path / "d.pid"), port="1600")  # type: ignore[arg-type]
+    server.close()
+    assert (server.port, Client(port="1600").port) == (1600, 1600)  # type: ignore[arg-type]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -202,6 +203,54 @@ def test_watch_asks_again_until_interrupted(lab: dict[str, Any], tmp_path: Path)
     _, err = proc.communicate(timeout=30)
     assert headers == 3
     assert proc.returncode == 0, err
+
+
+def test_ctrl_c_ends_watch_at_once_while_a_daemon_keeps_a_probe_waiting(
+    lab: dict[str, Any], tmp_path: Path
+) -> None:
+    # A daemon that accepts and never answers: its probe waits out a long timeout. Ctrl+C
+    # used to wait for it (the thread pool joined every probe in flight, twice).
+    with socket.socket() as mute:
+        mute.bind(("127.0.0.1", 0))
+        mute.listen()
+        mute.settimeout(60)
+        fleet = write_fleet(
+            tmp_path / "fleet.ini",
+            {
+                "cryostat": {"host": "127.0.0.1", "port": lab["cryo"].port},
+                "mute": {"host": "127.0.0.1", "port": mute.getsockname()[1], "timeout": 600},
+            },
+        )
+        proc = fleet_cli("--watch", "1", "--json", str(fleet))
+        held, _ = mute.accept()  # the probe is connected and waits for its reply
+        with held:
+            proc.send_signal(signal.SIGINT)
+            try:
+                out, err = proc.communicate(timeout=60)  # generous, and far below 600 s
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+                pytest.fail("fleet --watch still ran 60 s after SIGINT")
+    # No round ended: no table, and the status of "not all seen up".
+    assert (proc.returncode, out, err) == (1, "", "")
+
+
+def test_ctrl_c_between_rounds_exits_with_the_last_round_s_status(
+    lab: dict[str, Any], tmp_path: Path
+) -> None:
+    fleet = write_fleet(
+        tmp_path / "fleet.ini",
+        {"cryostat": {"host": "127.0.0.1", "port": lab["cryo"].port}, "guarded": {
+            "host": "127.0.0.1", "port": lab["guarded"].port, "command": "ping",
+            "secret_file": lab["secret_file"]}},
+    )  # fmt: skip
+    proc = fleet_cli("--watch", "30", "--json", str(fleet))
+    assert proc.stdout is not None
+    first = json.loads(proc.stdout.readline())  # one round shown; the next is 30 s away
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert (first["up"], first["total"]) == (2, 2)
+    assert (proc.returncode, err) == (0, "")
 
 
 def test_fleet_file_problems_are_one_line_errors(

@@ -1,4 +1,4 @@
-"""Importing lab-comm costs no TLS: ssl is imported only by code that speaks TLS."""
+"""Importing lab-comm costs little: ssl, the daemon, the client and @command load on demand."""
 
 from __future__ import annotations
 
@@ -46,3 +46,94 @@ def test_tls_still_imports_it_when_used(tmp_path: object) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout == "True\n"
+
+
+def _fresh(code: str) -> list[str]:
+    """Run ``code`` in a fresh interpreter; return what it printed, one item per line."""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    return done.stdout.splitlines()
+
+
+NEW_MODULES = (
+    "import sys\n"
+    "before = set(sys.modules)\n"
+    "{statement}\n"
+    "print(' '.join(sorted(set(sys.modules) - before)))\n"
+)
+
+# What neither a daemon written the 0.4 way nor a client uses: the @command machinery
+# (inspect, typing, dataclasses) and the HMAC of shared secrets.
+NEVER = ["dataclasses", "hashlib", "inspect", "lab_utils.socket_comm.commands", "typing"]
+
+
+@pytest.mark.parametrize(
+    ("statement", "loaded", "not_loaded"),
+    [
+        ("import lab_utils.socket_comm", [], ["lab_utils.socket_comm.server", "argparse"]),
+        (
+            "from lab_utils.socket_comm import Client",
+            ["lab_utils.socket_comm.client"],
+            ["lab_utils.socket_comm.server", "argparse", "lab_utils.socket_comm.transport"],
+        ),
+        (
+            "from lab_utils.socket_comm import Server",
+            ["lab_utils.socket_comm.server", "argparse"],
+            ["lab_utils.socket_comm.client"],
+        ),
+    ],
+    ids=["package", "client", "daemon"],
+)
+def test_each_name_imports_what_it_needs_and_no_more(
+    statement: str, loaded: list[str], not_loaded: list[str]
+) -> None:
+    (imported,) = _fresh(NEW_MODULES.format(statement=statement))
+    modules = imported.split()
+    assert [m for m in loaded if m not in modules] == []
+    assert [m for m in [*not_loaded, *NEVER] if m in modules] == []
+
+
+def test_a_0_4_daemon_subclasses_the_lazily_imported_server() -> None:
+    code = (
+        "import sys\n"
+        "from lab_utils.socket_comm import Client, Server\n"
+        "import lab_utils.socket_comm as package\n"
+        "class Cryo(Server):\n"
+        "    '''Cryostat of the tests.'''\n"
+        "    def __init__(self, pid):\n"
+        "        super().__init__(None, pid, host='127.0.0.1', port=0)\n"
+        "        status = self.sp.add_parser(name='status', description='show the state')\n"
+        "        status.set_defaults(func=self.status, which='status')\n"
+        "    def status(self):\n"
+        "        self.reply = 'cold'\n"
+        "import tempfile, os\n"
+        "pid = os.path.join(tempfile.mkdtemp(), 'cryo.pid')\n"
+        "with Cryo(pid).start_in_thread() as running:\n"
+        "    print(Client(host='127.0.0.1', port=running.address).send_message('status'))\n"
+        "print(Server.__module__, Client.__module__, package.Server is Server)\n"
+        "print(Cryo(pid).parser.description)\n"
+        "print('inspect' in sys.modules, 'lab_utils.socket_comm.commands' in sys.modules)\n"
+    )
+    assert _fresh(code) == [
+        "cold",
+        "lab_utils.socket_comm.server lab_utils.socket_comm.client True",
+        "Cryostat of the tests.",
+        "False False",
+    ]
+
+
+def test_star_import_and_dir_list_every_public_name() -> None:
+    import lab_utils.socket_comm as package
+
+    namespace: dict[str, object] = {}
+    exec("from lab_utils.socket_comm import *", namespace)  # what apps write
+    assert set(package.__all__) <= set(namespace)
+    assert set(package.__all__) <= set(dir(package))
+
+
+def test_an_unknown_name_is_still_an_attribute_error() -> None:
+    import lab_utils.socket_comm as package
+
+    with pytest.raises(AttributeError, match="no_such_name"):
+        package.no_such_name  # noqa: B018

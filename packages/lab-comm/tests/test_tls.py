@@ -111,3 +111,46 @@ def test_cli_speaks_tls(tls_port: int, pem: dict[str, str]) -> None:
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     assert (result.returncode, result.stdout) == (0, "over tls\n"), result.stderr
+
+
+@pytest.fixture
+def unusable(ca: trustme.CA, tmp_path: Path) -> dict[str, str]:
+    """A private key without its certificate, and a file that is no PEM at all."""
+    key_only = tmp_path / "key-only.pem"
+    ca.issue_cert("127.0.0.1").private_key_pem.write_to_path(str(key_only))
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate\n")
+    return {"key_only": str(key_only), "garbage": str(garbage)}
+
+
+def _daemon_error(tmp_path: Path, **tls: str) -> str:
+    server = Server(pid_file_name=str(tmp_path / "d.pid"), host="127.0.0.1", port=0, **tls)
+    with pytest.raises(ssl.SSLError) as caught:
+        server.start_daemon()
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("kind", ["key_only", "garbage"])
+@pytest.mark.parametrize("option", ["tls_cert", "tls_ca"])
+def test_a_client_names_an_unusable_tls_file_as_the_daemon_does(
+    unusable: dict[str, str], pem: dict[str, str], tmp_path: Path, option: str, kind: str
+) -> None:
+    bad = unusable[kind]
+    # Each side's certificate is good but the one under test, so only that file can fail.
+    client = {"tls_ca": pem["ca"], "tls_cert": pem["client"], option: bad}
+    daemon = {"tls_cert": pem["server"], option: bad}
+    with pytest.raises(ssl.SSLError) as caught:
+        Client(port=1, **client)  # type: ignore[arg-type]
+    message = str(caught.value)
+    if option == "tls_cert":  # not only OpenSSL's "PEM lib"
+        assert message.startswith(f"no usable certificate or key in tls_cert {bad}: not a PEM ")
+    else:
+        assert message.startswith(f"no usable CA certificate in tls_ca {bad}: ")
+    assert message == _daemon_error(tmp_path, **daemon)
+
+
+def test_a_lab_ca_is_the_only_one_a_client_trusts(tls_port: int, tmp_path: Path) -> None:
+    other_ca = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other_ca))  # not the daemon certificate's CA
+    with pytest.raises(ssl.SSLCertVerificationError):
+        Client(host="127.0.0.1", port=tls_port, tls_ca=str(other_ca)).send_message("quit")

@@ -20,10 +20,12 @@ from pathlib import Path
 from typing import NoReturn
 
 from lab_utils.custom_logging import getLogger
+from lab_utils.socket_comm import ports
 from lab_utils.socket_comm.__about__ import __version__
 from lab_utils.socket_comm.client import Client
 from lab_utils.socket_comm.connection_errors import ERROR_REPLIES, explain, explain_refusal
 from lab_utils.socket_comm.inifile import MAX_SECONDS, MAX_SECONDS_TEXT, read_secret_file
+from lab_utils.socket_comm.ports import checked_port
 from lab_utils.socket_comm.tls import is_tls_error
 
 DISTRIBUTION = "lab-comm"
@@ -145,12 +147,11 @@ def port_number(text: str) -> int:
         ``text`` is not a whole number from 1 to 65535.
     """
     try:
-        value = int(text)
+        return checked_port(text, ports.CONNECT)
     except ValueError:
-        value = 0
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"give a port from 1 to 65535, not {text!r}")
-    return value
+        raise argparse.ArgumentTypeError(
+            f"give a port from {ports.CONNECT} to {ports.HIGHEST}, not {text!r}"
+        ) from None
 
 
 def seconds(text: str) -> float:

@@ -8,9 +8,9 @@ import select
 import socket
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
 
 from lab_utils.custom_logging import CustomLogger, getLogger
+from lab_utils.socket_comm import ports
 from lab_utils.socket_comm.inifile import (
     HOST,
     REMOTE_PORT,
@@ -20,6 +20,7 @@ from lab_utils.socket_comm.inifile import (
     require_section,
     resolve_path,
 )
+from lab_utils.socket_comm.ports import checked_port
 from lab_utils.socket_comm.tls import client_context
 from lab_utils.socket_comm.wire import (
     DEFAULT_MAX_MESSAGE,
@@ -31,6 +32,8 @@ from lab_utils.socket_comm.wire import (
     sign,
 )
 
+# typing costs milliseconds at import; annotations are strings here, mypy reads this block.
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # ssl is imported only by a client that speaks TLS (see tls.py)
     import ssl
 
@@ -56,7 +59,7 @@ class Client:
     host : str, optional
         Daemon address (default ``localhost``).
     port : int, optional
-        Daemon port (default 1507).
+        Daemon port (default 1507): a whole number from 1 to 65535, or its text.
     secret : str or bytes, optional
         Shared secret of a daemon that requires authentication.
     secret_file : str, optional
@@ -89,7 +92,8 @@ class Client:
     OSError
         A secret or TLS file cannot be read; ``filename`` is the file.
     ssl.SSLError
-        A TLS file holds no usable certificate or key.
+        A TLS file holds no usable certificate or key; the message names the option and
+        the file, as the daemon's does.
     """
 
     host: str = "localhost"
@@ -124,10 +128,8 @@ class Client:
             self.config(config_file)
         if host is not None:
             self.host = host
-        if port is not None:
-            self.port = int(port)
-            if not 1 <= self.port <= 65535:  # else a raw OverflowError at the first send
-                raise ValueError(f"port must be a whole number from 1 to 65535, not {port!r}")
+        # Checked here, not at the first send (a raw OverflowError or int() error then).
+        self.port = checked_port(self.port if port is None else port, ports.CONNECT)
         if secret is not None:
             self.secret = secret_bytes(secret)
         elif secret_file is not None:

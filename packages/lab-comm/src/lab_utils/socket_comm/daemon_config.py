@@ -13,7 +13,6 @@ import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from lab_utils.socket_comm.inifile import (
     BYTES,
@@ -28,10 +27,15 @@ from lab_utils.socket_comm.inifile import (
     unknown_options,
 )
 
+# typing costs milliseconds at import; annotations are strings here, mypy reads this block.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 SECTION = "Overall"
 """The section a daemon reads (the name 0.4 used; shared with the client's file)."""
 
-OPTIONS: dict[str, ValueKind[Any] | None] = {
+OPTIONS: dict[str, ValueKind | None] = {
     "host": ValueKind(str, "a host name or address"),
     "port": PORT,
     "connection_timeout": SECONDS,
@@ -41,6 +45,7 @@ OPTIONS: dict[str, ValueKind[Any] | None] = {
     "tls_key": None,
     "tls_ca": None,
     "secret_file": None,
+    "pid_file_name": None,
 }
 """Options the daemon reads, and how each value is read (None: a path)."""
 

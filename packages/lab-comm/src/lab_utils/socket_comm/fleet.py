@@ -28,8 +28,8 @@ import argparse
 import configparser
 import json
 import sys
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -81,6 +81,9 @@ DEFAULT_TIMEOUT = 3.0
 
 STATES = ("up", "down", "error")
 """What a daemon can be."""
+
+MAX_PARALLEL = 64
+"""Daemons asked at the same time; more wait for a free probe."""
 
 _COLOURS = {"up": "\x1b[32m", "down": "\x1b[31m", "error": "\x1b[33m"}
 
@@ -257,9 +260,41 @@ def probe(member: Member, timeout: float = DEFAULT_TIMEOUT) -> Probe:
 
 
 def probe_all(members: list[Member], timeout: float = DEFAULT_TIMEOUT) -> list[Probe]:
-    """Ask every daemon at once; return their probes in the members' order."""
-    with ThreadPoolExecutor(max_workers=max(1, min(64, len(members)))) as pool:
-        return list(pool.map(lambda member: probe(member, timeout), members))
+    """Ask every daemon at once; return their probes in the members' order.
+
+    The probes run in daemon threads, so that Ctrl+C (a ``KeyboardInterrupt`` in the
+    caller) ends the wait at once: a thread pool would wait for each probe in flight (a
+    daemon that accepts and never answers holds one for its whole ``timeout``), when it
+    leaves its ``with`` block and again when the interpreter exits.
+    """
+    probes: list[Probe | None] = [None] * len(members)
+    pending = iter(range(len(members)))
+    lock = threading.Lock()
+    finished = threading.Event()
+    running = max(1, min(MAX_PARALLEL, len(members)))
+    left = [running]
+
+    def work() -> None:
+        try:
+            while True:
+                with lock:
+                    index = next(pending, None)
+                if index is None:
+                    return
+                probes[index] = probe(members[index], timeout)
+        finally:
+            with lock:
+                left[0] -= 1
+                if not left[0]:
+                    finished.set()
+
+    for number in range(running):
+        threading.Thread(target=work, name=f"fleet-probe-{number}", daemon=True).start()
+    # Bounded waits: a signal is seen between two of them on every Python, whatever the
+    # interruptibility of a lock wait there.
+    while not finished.wait(0.5):
+        pass
+    return [p for p in probes if p is not None]
 
 
 def _clip(text: str, width: int) -> str:
@@ -346,8 +381,9 @@ def run_fleet(args: argparse.Namespace) -> int:
         while True:
             started = time.monotonic()
             probes = probe_all(members, timeout)
-            _show(args, probes, watching=args.watch is not None)
+            # The verdict before the table: Ctrl+C once a round is shown exits with its status.
             status = 0 if all(p.state == "up" for p in probes) else 1
+            _show(args, probes, watching=args.watch is not None)
             if args.watch is None:
                 return status
             time.sleep(max(0.0, args.watch - (time.monotonic() - started)))

@@ -12,11 +12,15 @@ import configparser
 import difflib
 import errno
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, TypeVar
 
-T = TypeVar("T")
+from lab_utils.socket_comm import ports
+from lab_utils.socket_comm.ports import checked_port
+
+# typing costs milliseconds at import; annotations are strings here, mypy reads this block.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class ConfigValueError(configparser.Error, ValueError):
@@ -116,16 +120,29 @@ def get_text(parser: configparser.ConfigParser, section: str, option: str, path:
         raise
 
 
-@dataclass(frozen=True)
-class ValueKind(Generic[T]):
-    """How the text of an option becomes a value, and what is accepted (said in errors)."""
+class ValueKind:
+    """How the text of an option becomes a value, and what is accepted (said in errors).
 
-    convert: Callable[[str], T]
-    """Turns the stripped text into the value; raises ``ValueError`` when it cannot."""
-    accepted: str
-    """What the option accepts, completing ``... is not <accepted>``."""
+    A plain class, not a generic dataclass: ``dataclasses`` and ``typing`` cost more at
+    import than the rest of the module (``dataclasses`` pulls in ``inspect``).
 
-    def read(self, value: str, section: str, option: str, path: str | Path) -> T:
+    Parameters
+    ----------
+    convert : callable
+        Turns the stripped text into the value; raises ``ValueError`` when it cannot.
+    accepted : str
+        What the option accepts, completing ``... is not <accepted>``.
+    """
+
+    __slots__ = ("accepted", "convert")
+
+    def __init__(self, convert: Callable[[str], Any], accepted: str) -> None:
+        self.convert = convert
+        """Turns the stripped text into the value; raises ``ValueError`` when it cannot."""
+        self.accepted = accepted
+        """What the option accepts, completing ``... is not <accepted>``."""
+
+    def read(self, value: str, section: str, option: str, path: str | Path) -> Any:
         """Convert ``value``, the text of ``option`` in ``[section]`` of ``path``.
 
         Raises
@@ -149,17 +166,11 @@ def _host(text: str) -> str:
 
 
 def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise ValueError(text)
-    return value
+    return checked_port(text, ports.BIND)
 
 
 def _remote_port(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= 65535:  # 0 only means "any" when binding
-        raise ValueError(text)
-    return value
+    return checked_port(text, ports.CONNECT)
 
 
 def _positive_int(text: str) -> int:
@@ -193,9 +204,9 @@ def _yes_no(text: str) -> bool:
 HOST = ValueKind(_host, "a host name or address")
 """The address of a daemon to connect to (a client's; the fleet file's defaults to
 ``localhost``)."""
-PORT = ValueKind(_port, "a whole number from 0 to 65535")
+PORT = ValueKind(_port, ports.accepted(ports.BIND))
 """A TCP port to bind (0: one the system picks)."""
-REMOTE_PORT = ValueKind(_remote_port, "a whole number from 1 to 65535")
+REMOTE_PORT = ValueKind(_remote_port, ports.accepted(ports.CONNECT))
 """The TCP port of a daemon to connect to (a client's or a fleet file's)."""
 COUNT = ValueKind(_positive_int, "a whole number above 0")
 """How many of something."""
@@ -207,7 +218,7 @@ YES_NO = ValueKind(_yes_no, f"one of {', '.join(configparser.ConfigParser.BOOLEA
 """A switch, in the words :class:`configparser.ConfigParser` accepts."""
 
 
-def one_of(choices: Iterable[str]) -> ValueKind[str]:
+def one_of(choices: Iterable[str]) -> ValueKind:
     """Return the kind of an option that holds one word of ``choices``."""
     words = tuple(choices)
 

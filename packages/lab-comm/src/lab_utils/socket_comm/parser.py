@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from gettext import gettext
-from typing import Any, NoReturn
+
+# typing costs milliseconds at import; annotations are strings here, mypy reads this block.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 # Where argparse parks the words a subcommand did not take, for the top parser to report.
 _UNRECOGNIZED = "_unrecognized_args"

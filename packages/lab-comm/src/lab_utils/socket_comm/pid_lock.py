@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import os
 import re
-import tempfile
 from pathlib import Path
 
 import zc.lockfile
@@ -36,6 +35,8 @@ def runtime_folder() -> Path:
             # systemd's own folder is the service's already; the user's runtime folder is shared.
             base = Path(value)
             return base if variable == "RUNTIME_DIRECTORY" else _made(base / FOLDER_NAME)
+    import tempfile  # here: 5 ms at import (shutil, random), for daemons without a PID file
+
     folder = _made(Path(tempfile.gettempdir()) / f"{FOLDER_NAME}-{_user()}")
     getuid = getattr(os, "getuid", None)
     if getuid is not None and folder.stat().st_uid != getuid():
@@ -63,15 +64,51 @@ def default_pid_file(daemon_name: str, port: int) -> str:
     return str(runtime_folder() / f"{stem}-{suffix}.pid")
 
 
-def take(path: str) -> zc.lockfile.LockFile:
+def take(path: str, source: str = "pid_file_name") -> zc.lockfile.LockFile:
     """Lock ``path`` (``zc.lockfile``, content ``<pid>;<hostname>``) as 0.4 did.
+
+    Parameters
+    ----------
+    path : str
+        The PID file.
+    source : str
+        Who named it, for the error (``'pid_file_name'``, ``'pid_file_name of [Overall]
+        in daemon.ini'``).
 
     Raises
     ------
     zc.lockfile.LockError
         Another process (or another daemon in this one) holds the lock.
+    OSError
+        The file cannot be created (its folder does not exist, no permission); of the
+        same kind as the system's error, with a message naming ``source``, the path and
+        what to do, and ``filename`` the path.
     """
-    return zc.lockfile.LockFile(path, content_template="{pid};{hostname}")
+    try:
+        return zc.lockfile.LockFile(path, content_template="{pid};{hostname}")
+    except OSError as error:  # not LockError: that one is no OSError
+        raise unusable(path, source, error) from None
+
+
+def unusable(path: str, source: str, error: OSError) -> OSError:
+    """Return ``error`` of a PID file that cannot be created, said so an operator can act.
+
+    ``zc.lockfile`` says only "[Errno 2] No such file or directory: '/run/cryo/x.pid'":
+    neither which option named it nor that the folder is what is missing.
+    """
+    folder = Path(path).expanduser().parent
+    if not folder.is_dir():
+        shape = "is not a folder" if folder.exists() else "does not exist"
+        problem = f"the folder {folder} {shape}"
+        todo = "create it, or name a PID file in an existing folder"
+    elif isinstance(error, PermissionError):
+        problem = f"no permission to write in {folder}"
+        todo = "name a PID file in a folder the daemon's user may write to"
+    else:
+        problem = os.strerror(error.errno) if error.errno else str(error)
+        todo = "name a PID file in another folder"
+    what = f"{source}: cannot create the PID file, {problem} ({todo})"
+    return type(error)(error.errno, what, path)
 
 
 def release(lock: zc.lockfile.LockFile, path: str, remove: bool) -> None:

@@ -11,29 +11,33 @@ handlers run one at a time in the loop's thread, as in 0.4, so handlers that sha
 from __future__ import annotations
 
 import argparse
-import inspect
 import re
 import signal
 import socket
+import sys
 import threading
+from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
 
 import zc.lockfile
 
 from lab_utils.custom_logging import CustomLogger, getLogger
-from lab_utils.socket_comm import pid_lock, systemd
-from lab_utils.socket_comm.commands import add_declared_commands
+from lab_utils.socket_comm import pid_lock, ports, systemd
 from lab_utils.socket_comm.daemon_config import read_overall
 from lab_utils.socket_comm.grammar import split_message
 from lab_utils.socket_comm.inifile import ConfigValueError
 from lab_utils.socket_comm.parser import ArgumentParser, MessageError
+from lab_utils.socket_comm.ports import checked_port
 from lab_utils.socket_comm.protocol import AUTH_REQUIRED, Protocol
 from lab_utils.socket_comm.tls import server_context
 from lab_utils.socket_comm.transport import Transport
 from lab_utils.socket_comm.wire import DEFAULT_MAX_MESSAGE, Verifier, secret_bytes
 
+# typing costs milliseconds at import; annotations are strings here, mypy reads this block.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from lab_utils.socket_comm.threaded import DaemonThread
 
 __all__ = ["AUTH_REQUIRED", "UNKNOWN_EXCEPTION", "WHICH_MISSING", "Server"]
@@ -44,6 +48,12 @@ UNKNOWN_EXCEPTION = "Unknown exception! Check daemon log!"
 """Start of the reply when a handler raises (0.4 text)."""
 EPILOG = "Send 'help COMMAND' for the options of one command."
 """Last line of the help reply of a daemon that sets no epilog of its own."""
+
+
+def _first_paragraph(doc: str) -> str:
+    """Return the first paragraph of a docstring as one line (inspect costs 10 ms at import)."""
+    lines = [line.strip() for line in doc.strip().splitlines()]
+    return " ".join(lines[: lines.index("")] if "" in lines else lines)
 
 
 def _excerpt(text: str, limit: int = 200) -> str:
@@ -67,12 +77,13 @@ class Server:
         TLS files and ``secret_file``). A missing file keeps the defaults, with a warning.
     pid_file_name : str, optional
         Lock file; a second daemon with the same file raises ``zc.lockfile.LockError``.
-        By default one per daemon class and port in the runtime folder (see
+        Else the ``pid_file_name`` of ``[Overall]``, or by default one per daemon class
+        and port in the runtime folder (see
         :func:`~lab_utils.socket_comm.pid_lock.default_pid_file`).
     host : str, optional
         Address to bind (default ``localhost``).
     port : int, optional
-        TCP port (default 1507).
+        TCP port (default 1507): a whole number from 0 to 65535, or its text.
     secret : str or bytes, optional
         Shared secret; when set, only clients that prove they know it are served.
     tls_cert, tls_key : str, optional
@@ -83,13 +94,17 @@ class Server:
     Raises
     ------
     ValueError
-        ``secret`` is empty (it would turn authentication off), or ``port`` is not from 0
-        to 65535.
+        ``secret`` is empty (it would turn authentication off), or ``port`` is not a
+        whole number from 0 to 65535 (the message names the option and the range).
     zc.lockfile.LockError
         Another daemon holds the PID lock.
+    OSError
+        The PID file cannot be created (its folder does not exist, no permission); the
+        message names the option, the path and what to do.
     configparser.Error
         The config file is invalid: a value cannot be read, or ``secret_file`` or a TLS
-        file cannot be read; or ``tls_key`` or ``tls_ca`` is given without ``tls_cert``
+        file cannot be read, or the PID file it names cannot be created; or ``tls_key``
+        or ``tls_ca`` is given without ``tls_cert``
         (:class:`~lab_utils.socket_comm.ConfigValueError`, also a ``ValueError``).
     """
 
@@ -169,18 +184,19 @@ class Server:
         self._serving = False
         self._finished = False
         self._builtins_added = False
+        self._pid_file_config: str | None = None  # the config file that named the PID file
         self.served = 0
         """Commands answered since the start."""
         if config_file is not None:
             self.config(config_file)
         if host is not None:
             self.host = host
-        if port is not None:
-            self.port = int(port)
-            if not 0 <= self.port <= 65535:  # else a raw OverflowError when binding
-                raise ValueError(f"port must be a whole number from 0 to 65535, not {port!r}")
+        # The argument, the config file's or a subclass's class attribute: checked alike
+        # (int() alone let 'abc' through as a bare "invalid literal", naming no option).
+        self.port = checked_port(self.port if port is None else port, ports.BIND)
         if pid_file_name is not None:
             self.pid_file_name = pid_file_name
+            self._pid_file_config = None
         if secret is not None:
             self.secret = secret_bytes(secret)
         for option, value in (("tls_cert", tls_cert), ("tls_key", tls_key), ("tls_ca", tls_ca)):
@@ -223,6 +239,8 @@ class Server:
         )
         for option, value in values.items():
             setattr(self, option, value)
+        if "pid_file_name" in values:
+            self._pid_file_config = str(Path(filename).expanduser())
         self.logger.debug("Configuration file loaded: %s", filename)
 
     def create_parser(self) -> None:
@@ -235,7 +253,11 @@ class Server:
         self.sp = self.parser.add_subparsers(title="command", description="Daemon actions")
         quit_parser = self.sp.add_parser(name="quit", description="stops the daemon")
         quit_parser.set_defaults(func=self.quit, which="quit")
-        add_declared_commands(self, self.sp)
+        # Only @command marks methods, and a class using it has imported its module: a
+        # 0.4-style daemon does not pay for the signature machinery (inspect, typing).
+        commands = sys.modules.get("lab_utils.socket_comm.commands")
+        if commands is not None:
+            commands.add_declared_commands(self, self.sp)
 
     def _description(self) -> str:
         if isinstance(self.description, str) and self.description:
@@ -243,7 +265,7 @@ class Server:
         cls = type(self)
         doc = cls.__dict__.get("__doc__") if cls is not Server else None
         if doc:
-            summary = inspect.cleandoc(doc).split("\n\n")[0].replace("\n", " ").strip()
+            summary = _first_paragraph(doc)
             if summary:
                 return summary
         return f"{cls.__name__} daemon"
@@ -258,13 +280,24 @@ class Server:
         ------
         zc.lockfile.LockError
             Another process (or another daemon in this one) holds the lock.
+        OSError
+            The file cannot be created; the message names the option, the path and what
+            to do.
+        ConfigValueError
+            The same, for a file named in ``[Overall]``: the config file is named too.
         """
         if not self.pid_file_name:
             self.pid_file_name = pid_lock.default_pid_file(type(self).__name__, self.port)
+        config_file = self._pid_file_config
+        source = "pid_file_name" + (f" of [Overall] in {config_file}" if config_file else "")
         try:
-            self.lock = pid_lock.take(self.pid_file_name)
+            self.lock = pid_lock.take(self.pid_file_name, source)
         except zc.lockfile.LockError:
             self.logger.error("Could not lock %s: is another daemon running?", self.pid_file_name)
+            raise
+        except OSError as error:
+            if config_file is not None:  # a config problem, as an unreadable TLS file is
+                raise ConfigValueError(f"{error.strerror}: {error.filename}") from None
             raise
         self.logger.info("PID file: %s", self.pid_file_name)
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import errno
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+# typing costs milliseconds at import; annotations are strings here, mypy reads this block.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import ssl
 
@@ -67,24 +68,16 @@ def server_context(cert: str, key: str | None, ca: str | None) -> ssl.SSLContext
     OSError
         A file is missing or not a file (named, with its option).
     ssl.SSLError
-        The files hold no usable certificate or key.
+        A file holds no usable certificate or key (named, with its option).
     """
     import ssl
 
     check_files({"tls_cert": cert, "tls_key": key, "tls_ca": ca})
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    files = f"tls_cert {cert}" + (f", tls_key {key}" if key else "")
-    try:
-        context.load_cert_chain(Path(cert).expanduser(), key and Path(key).expanduser())
-        if ca:
-            files = f"tls_ca {ca}"
-            context.load_verify_locations(Path(ca).expanduser())
-            context.verify_mode = ssl.CERT_REQUIRED
-    except ssl.SSLError as error:  # "[SSL] PEM lib (_ssl.c:3900)": which file, then
-        reason = error.reason or error.strerror or str(error)
-        raise ssl.SSLError(
-            error.errno, f"no usable certificate or key in {files}: {reason}"
-        ) from None
+    load_cert_chain(context, cert, key)
+    if ca:
+        load_ca(context, ca)
+        context.verify_mode = ssl.CERT_REQUIRED
     return context
 
 
@@ -103,12 +96,83 @@ def client_context(ca: str | None, cert: str | None, key: str | None) -> ssl.SSL
     OSError
         A file is missing or not a file (named, with its option).
     ssl.SSLError
-        The files hold no usable certificate or key.
+        A file holds no usable certificate or key (named, with its option).
     """
     import ssl
 
     check_files({"tls_ca": ca, "tls_cert": cert, "tls_key": key})
-    context = ssl.create_default_context(cafile=None if ca is None else str(Path(ca).expanduser()))
+    try:  # with a lab CA, only that one is trusted (not the system's as well)
+        context = ssl.create_default_context(cafile=None if ca is None else _path(ca))
+    except ssl.SSLError as error:
+        raise _unusable(error, _NO_CA.format(ca=ca)) from None
     if cert:
-        context.load_cert_chain(Path(cert).expanduser(), key and Path(key).expanduser())
+        load_cert_chain(context, cert, key)
     return context
+
+
+def load_cert_chain(context: ssl.SSLContext, cert: str, key: str | None) -> None:
+    """Load a certificate chain and its key into ``context``, naming both when unusable.
+
+    Shared by daemons and clients, so that both say the same thing about the same file.
+
+    Parameters
+    ----------
+    context : ssl.SSLContext
+        The context being built.
+    cert, key : str
+        PEM certificate chain and private key (``key`` None: the key is in ``cert``).
+
+    Raises
+    ------
+    ssl.SSLError
+        The files hold no usable certificate or key; the message names the options and
+        paths (``ssl`` itself says only "PEM lib").
+    """
+    import ssl
+
+    files = f"tls_cert {cert}" + (f", tls_key {key}" if key else "")
+    try:
+        context.load_cert_chain(Path(cert).expanduser(), key and Path(key).expanduser())
+    except ssl.SSLError as error:
+        raise _unusable(error, f"no usable certificate or key in {files}") from None
+
+
+def load_ca(context: ssl.SSLContext, ca: str) -> None:
+    """Load a CA bundle into ``context``, naming it when it holds no certificate.
+
+    Parameters
+    ----------
+    context : ssl.SSLContext
+        The context being built.
+    ca : str
+        PEM CA bundle.
+
+    Raises
+    ------
+    ssl.SSLError
+        The file holds no usable certificate; the message names the option and path.
+    """
+    import ssl
+
+    try:
+        context.load_verify_locations(_path(ca))
+    except ssl.SSLError as error:
+        raise _unusable(error, _NO_CA.format(ca=ca)) from None
+
+
+_NO_CA = "no usable CA certificate in tls_ca {ca}"
+
+
+def _path(file: str) -> str:
+    return str(Path(file).expanduser())
+
+
+def _unusable(error: ssl.SSLError, what: str) -> ssl.SSLError:
+    import ssl
+
+    reason = error.reason or error.strerror or str(error)
+    if "PEM lib" in reason:  # OpenSSL's word for "this is not what was expected here"
+        reason = f"not a PEM certificate with its private key ({reason})"
+    named = ssl.SSLError(error.errno, f"{what}: {reason}")
+    named.reason = reason  # read by the command line, which names the files itself
+    return named

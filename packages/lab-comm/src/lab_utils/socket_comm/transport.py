@@ -23,10 +23,11 @@ import struct
 import sys
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from lab_utils.socket_comm.protocol import Exchange, Protocol
 
+# typing costs milliseconds at import; annotations are strings here, mypy reads this block.
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # ssl is imported only by a daemon that speaks TLS (see tls.py)
     import ssl
 
