@@ -187,7 +187,7 @@ class BufferedWriter(WriterThread):
         self._sealed = deque()  # complete batches, oldest first
         self._live = None  # the batch the thread is sending
         self._collections = 0  # times the thread took work: producers wait for the next
-        self._stuck = False  # the thread did not come when last waited for: do not wait
+        self._missed = 0  # hand-overs in a row the thread did not come for
         self._encoder = None
         self._format_row = None
         self._transformer = None

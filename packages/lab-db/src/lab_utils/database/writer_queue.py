@@ -40,11 +40,11 @@ _SAFE_TYPES: dict[str, type] = {
 # have the interpreter, every this many rows; see BufferedWriter.add.
 CHUNK = 1024
 
-# How long a producer that handed over a chunk waits for the thread to take it (seconds).
-# The thread comes back from libpq in tens of microseconds when the server keeps up; when
-# it does not, the thread is waiting for room in the socket and the producer stops waiting
-# until the thread next takes a chunk (see BatchQueue._let_thread_collect).
+# How long a producer that handed over a chunk waits for the thread to take it (seconds),
+# and after how many such waits in vain it stops waiting until the thread takes work; see
+# BatchQueue._let_thread_collect.
 COLLECT_WAIT = 0.0005
+MISSES_BEFORE_GIVING_UP = 8
 
 
 class Batch:
@@ -147,7 +147,7 @@ class BatchQueue:
     _tracking: bool
     _thread: threading.Thread
     _collections: int
-    _stuck: bool
+    _missed: int
 
     def _use_types(self, types: Sequence[str]) -> None:
         """Take the column types: the encoder, the fast check and the encoding on add()."""
@@ -214,25 +214,28 @@ class BatchQueue:
         lets go only when asked, after the switch interval (5 ms by default, the server idle
         meanwhile). Waiting here lets go at once, for as long as the thread takes to wake:
         tens of microseconds per chunk, where a zero sleep costs 50-80 us of timer slack on
-        Linux (CPython 3.11+) and gives no guarantee. A thread that does not come (blocked
-        on a full socket: the server is behind, so nothing is lost by not waiting) is not
-        waited for again until it has taken a chunk.
+        Linux (CPython 3.11+) and gives no guarantee. A thread held by a full socket (the
+        server behind) paces the producer by at most the wait; one that missed
+        ``MISSES_BEFORE_GIVING_UP`` waits in a row (a table lock, an outage) is not waited
+        for until it takes work again. A thread woken late once (it was queued behind the
+        server's process for the core) is still waited for: not waiting left it without
+        the interpreter for a switch interval and the server without rows.
         """
-        if self._stuck:
+        if self._missed >= MISSES_BEFORE_GIVING_UP:
             return
         seen = self._collections
         deadline = time.monotonic() + COLLECT_WAIT
         while self._collections == seen:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                self._stuck = True
+                self._missed += 1
                 return
             self._changed.wait(remaining)
 
     def _collected(self) -> None:
         """Note that the thread took work (the lock held): producers may stop waiting."""
         self._collections += 1
-        self._stuck = False
+        self._missed = 0
         self._changed.notify_all()
 
     def _seal(self) -> None:
