@@ -124,7 +124,7 @@ def test_slack_500_is_reported_once_and_recovery_too(
     handler.close()
     err = capsys.readouterr().err
     assert err.count("cannot deliver") == 1
-    assert "HTTP Error 500" in err
+    assert "the webhook answered HTTP 500 Internal Server Error: server error" in err
     assert err.count("delivering again (5 records lost so far)") == 1
 
 
