@@ -574,6 +574,32 @@ def test_full_batches_are_committed_when_the_producer_pauses_not_at_the_flush_in
     writer.close()
 
 
+class _CountingLoops(BufferedWriter):
+    """A writer counting its thread's rounds (each ends in ``_maintain``)."""
+
+    rounds = 0
+
+    def _maintain(self) -> None:
+        self.rounds += 1
+        super()._maintain()
+
+
+def test_an_idle_writer_sleeps_until_a_row_comes(db: Database, raw: Any, tmp_path: Path) -> None:
+    # Waking every flush_interval to find nothing cost CPU and took the interpreter from the
+    # producers of other writers; the first row wakes the thread instead.
+    _table(db)
+    writer = _CountingLoops(db, "gauge", COLUMNS, flush_interval=0.02, spool_dir=tmp_path / "s")
+    rows = _rows(2)
+    writer.add(rows[0])
+    assert writer.flush()
+    before = writer.rounds
+    time.sleep(0.5)  # 25 flush intervals with nothing to write
+    assert writer.rounds - before <= 1
+    writer.add(rows[1])
+    _wait_for(lambda: _count(raw) == 2, timeout=30)  # no flush: the row woke the thread
+    writer.close()
+
+
 def test_a_check_violation_in_a_batch_being_sent_is_rejected_alone(
     db: Database, raw: Any, tmp_path: Path
 ) -> None:

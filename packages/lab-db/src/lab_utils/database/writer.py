@@ -188,6 +188,7 @@ class BufferedWriter(WriterThread):
         self._live = None  # the batch the thread is sending
         self._collections = 0  # times the thread took work: producers wait for the next
         self._missed = 0  # hand-overs in a row the thread did not come for
+        self._asleep = False  # the thread sleeps until a row comes (add() wakes it)
         self._encoder = None
         self._format_row = None
         self._transformer = None

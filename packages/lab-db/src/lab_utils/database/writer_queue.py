@@ -46,6 +46,10 @@ CHUNK = 1024
 COLLECT_WAIT = 0.0005
 MISSES_BEFORE_GIVING_UP = 8
 
+# Seconds an idle writer's thread sleeps between looks at its spool folder (batches another
+# writer left there); a producer's first row wakes it at once.
+IDLE_LOOK = 60.0
+
 
 class Batch:
     """Rows on their way to one COPY, and their binary COPY form a chunk at a time.
@@ -148,6 +152,7 @@ class BatchQueue:
     _thread: threading.Thread
     _collections: int
     _missed: int
+    _asleep: bool
 
     def _use_types(self, types: Sequence[str]) -> None:
         """Take the column types: the encoder, the fast check and the encoding on add()."""
@@ -197,7 +202,16 @@ class BatchQueue:
         self._changed.notify_all()
 
     def _chunk_done(self) -> None:
-        """Hand over a chunk, or the whole batch when it is full (a producer, the lock held)."""
+        """Hand over a chunk, or the whole batch when it is full (a producer, the lock held).
+
+        Also called for the first row added while the thread sleeps (see :meth:`_take`).
+        """
+        if self._asleep:
+            self._asleep = False
+            self._stop_at = min(self.batch_size, (len(self._rows) // CHUNK + 1) * CHUNK)
+            self._changed.notify_all()  # its flush_interval starts now
+            if len(self._rows) < self._stop_at:
+                return
         if len(self._rows) >= self.batch_size:
             self._seal()
             if self._backlog() > self.max_queued_batches:
@@ -304,6 +318,12 @@ class BatchQueue:
         A complete batch comes first; else the open batch once it has a chunk of encoded
         rows: its COPY starts then and goes on while the producers fill it (it is ``live``,
         completed at the latest ``flush_interval`` after this call began).
+
+        With nothing to write (no row, no spooled batch, no outage) the thread sleeps until a
+        producer's first row, which wakes it (``add()`` stops at one row meanwhile), instead
+        of waking every ``flush_interval``: an idle writer costs no CPU and does not take
+        the interpreter from other writers' producers. It looks at its spool folder every
+        ``IDLE_LOOK`` seconds.
         """
         deadline = time.monotonic() + self.flush_interval
         with self._changed:
@@ -315,7 +335,17 @@ class BatchQueue:
                 remaining = deadline - time.monotonic()
                 if ready or remaining <= 0:
                     break
-                self._changed.wait(remaining)
+                if self._open.rows or self._spool_waiting or self._down_since is not None:
+                    self._changed.wait(remaining)
+                    continue
+                self._asleep, self._stop_at = True, 1
+                woken = self._changed.wait(IDLE_LOOK)
+                if self._asleep:  # not by a row: add() stops at a chunk again
+                    self._asleep = False
+                    self._stop_at = min(self.batch_size, CHUNK)
+                if not woken:
+                    break  # a look at the spool folder
+                deadline = time.monotonic() + self.flush_interval
             ending = self._flush_requested or self._closing
             if self._sealed:
                 batch = self._take_sealed(live=not ending)
