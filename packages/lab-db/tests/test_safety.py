@@ -84,7 +84,7 @@ def test_new_entry_time_is_the_insert_time(db: Database) -> None:
 
 
 def test_missing_table_errors_say_what_to_do(db: Database) -> None:
-    with pytest.raises(psycopg2.IntegrityError, match="create it first with create_timescale_db"):
+    with pytest.raises(psycopg2.IntegrityError, match="create it with create_timescale_db"):
         db.new_column("nope", "v", DataType.double)
     db.create_timescale_db("t")
     with pytest.raises(psycopg2.IntegrityError, match="add it with new_column"):

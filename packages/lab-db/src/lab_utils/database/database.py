@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from lab_utils.database.connection import NOT_CONNECTED
 from lab_utils.database.ingest import Ingest
-from lab_utils.database.readback import MissingColumnError, MissingTableError, ReadBack
+from lab_utils.database.missing import MissingColumnError, MissingTableError
+from lab_utils.database.readback import ReadBack
 from lab_utils.database.timescale import TimescaleEditionError, TimescaleUnavailableError
 
 __all__ = [

@@ -13,9 +13,19 @@ import psycopg2.extensions
 from psycopg2 import sql
 
 from lab_utils.database.identifiers import ident
+from lab_utils.database.missing import (
+    MissingColumnError as MissingColumnError,  # defined here first: this import still works
+)
+from lab_utils.database.missing import (
+    MissingTableError as MissingTableError,
+)
+from lab_utils.database.missing import missing_columns
 from lab_utils.database.timescale import Timescale, checked_interval
 
 log = logging.getLogger("lab_utils.database.database")
+
+_BY_TIME = {"time": "read-back orders rows by time"}
+"""Why a read-back needs ``time``, said when a table lacks it."""
 
 OPERATORS = ("=", "!=", "<>", "<", "<=", ">", ">=")
 """Comparisons :meth:`ReadBack.select_entries` accepts in ``(column, operator, value)``."""
@@ -27,48 +37,6 @@ if TYPE_CHECKING:
 
     # One condition of ReadBack.select_entries: (column, operator, value).
     Condition = tuple[str, str, Any]
-
-
-class MissingTableError(psycopg2.errors.UndefinedTable, psycopg2.IntegrityError):
-    """A read-back named a table that does not exist; the message says what to do.
-
-    Both the server's error (``psycopg2.errors.UndefinedTable``, a ``ProgrammingError``,
-    ``pgcode`` ``42P01``) and the ``psycopg2.IntegrityError`` 0.5 raised for a missing table
-    and the rest of this API raises: handlers written for either catch it.
-
-    Attributes
-    ----------
-    table : str
-        The table.
-    """
-
-    pgcode = "42P01"
-
-    def __init__(self, message: str, table: str) -> None:
-        super().__init__(message)
-        self.table = table
-
-
-class MissingColumnError(psycopg2.errors.UndefinedColumn, psycopg2.IntegrityError):
-    """A read-back named a column its table does not have; the message lists the columns.
-
-    Both the server's error (``psycopg2.errors.UndefinedColumn``, a ``ProgrammingError``,
-    ``pgcode`` ``42703``) and a ``psycopg2.IntegrityError``, as :class:`MissingTableError`.
-
-    Attributes
-    ----------
-    table : str
-        The table.
-    columns : list of str
-        The columns asked for that it does not have.
-    """
-
-    pgcode = "42703"
-
-    def __init__(self, message: str, table: str, columns: list[str]) -> None:
-        super().__init__(message)
-        self.table = table
-        self.columns = columns
 
 
 class _UndefinedError(Exception):
@@ -256,54 +224,24 @@ class ReadBack(Timescale):
                     raise _UndefinedError(error) from error
         except _UndefinedError as undefined:
             failure = self._missing(table_name, names, undefined.error)
-            if self.log_failures:
-                log.error("%s(%r) failed: %s", what, table_name, failure)
-            raise failure from None
+            raise self._refused(f"{what}({table_name!r})", failure) from None
 
-    def _missing(self, table_name: str, names: Sequence[str], error: psycopg2.Error) -> Exception:
+    def _missing(
+        self, table_name: str, names: Sequence[str], error: psycopg2.Error
+    ) -> psycopg2.Error:
         """Return the error that says which of the table and ``names`` is missing.
 
         The server's own error when neither is (it named something else, or the table was
         created meanwhile); it too when the connection fails while looking.
         """
-        place = f"database {self.database!r} on {self.host}:{self.port}"
         try:
-            found = self.table_columns(table_name)
-        except psycopg2.IntegrityError:  # the table is not there
-            return MissingTableError(
-                f"table {table_name!r} does not exist in {place}{self._similar(table_name)}:"
-                f" check the name, or create it with create_timescale_db({table_name!r})",
-                table_name,
-            )
+            found = self._columns_of(table_name)
         except psycopg2.Error:
             return error
-        missing = [name for name in dict.fromkeys(names) if name not in found]
-        if not missing:
-            return error
-        listed = ", ".join(map(repr, missing))
-        need = " (read-back orders rows by time)" if "time" in missing else ""
-        return MissingColumnError(
-            f"table {table_name!r} has no column {listed}{need} (columns: {', '.join(found)})"
-            f" in {place}: check the name, or add it with new_column({table_name!r},"
-            f" {missing[0]!r}, DataType...)",
-            table_name,
-            missing,
-        )
-
-    def _similar(self, table_name: str) -> str:
-        """Return ``' (did you mean 'x'?)'`` for the tables named most like ``table_name``."""
-        try:
-            with self.transaction("listing tables") as cursor:
-                cursor.execute(
-                    "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
-                )
-                tables = [name for (name,) in cursor.fetchall()]
-        except psycopg2.Error:
-            return ""
-        import difflib  # only when a name is wrong: it costs at import
-
-        close = difflib.get_close_matches(table_name, tables, n=3)
-        return f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
+        if not found:
+            return self._missing_table(table_name)
+        missing = missing_columns(table_name, self._place(), list(found), names, _BY_TIME)
+        return error if missing is None else missing
 
     def check_empty_table(self, table_name: str) -> bool:
         """Return True when ``table_name`` holds no row (0.5).
@@ -330,15 +268,18 @@ class ReadBack(Timescale):
         ------
         psycopg2.DatabaseError
             Not connected.
+        MissingTableError
+            The table does not exist (an ``IntegrityError``, as in 0.5).
         psycopg2.IntegrityError
-            The table does not exist (:class:`MissingTableError`), or its ``id`` column
-            has no sequence.
+            The table has no ``id`` column with a sequence: not a column
+            :meth:`new_column` could add, so not a :class:`MissingColumnError`.
         """
         self.require_connection()
         if self.check_empty_table(table_name):
             return 1
         if not self.check_column(table_name, "id"):
-            raise psycopg2.IntegrityError(f"table {table_name!r} has no serial 'id' column")
+            refused = psycopg2.IntegrityError(f"table {table_name!r} has no serial 'id' column")
+            raise self._refused(f"fetch_next_serial_id({table_name!r})", refused)
         with self.transaction(f"fetch_next_serial_id({table_name!r})") as cursor:
             cursor.execute(
                 "SELECT pg_get_serial_sequence(%s, 'id')",

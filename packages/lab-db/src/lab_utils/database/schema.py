@@ -10,6 +10,7 @@ from psycopg2 import sql
 
 from lab_utils.database.connection import Connection
 from lab_utils.database.identifiers import checked_name, ident
+from lab_utils.database.missing import MissingTableError, missing_columns, missing_table
 from lab_utils.database.sql_types import Constraint, DataType
 
 log = logging.getLogger("lab_utils.database.database")
@@ -49,26 +50,56 @@ class Schema(Connection):
             )
             return bool(cursor.fetchone()[0])  # type: ignore[index]
 
-    def _require_table(self, table_name: str) -> None:
+    def _place(self) -> str:
+        """Return ``database 'x' on host:port``, the place a missing name is missing from."""
+        return f"database {self.database!r} on {self.host}:{self.port}"
+
+    def _missing_table(self, table_name: str) -> MissingTableError:
+        """Return the error for ``table_name`` missing, naming the closest existing tables."""
+        try:
+            with self.transaction("listing tables") as cursor:
+                cursor.execute(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+                )
+                tables = [name for (name,) in cursor.fetchall()]
+        except psycopg2.Error:  # the error itself matters more than the suggestion
+            tables = []
+        return missing_table(table_name, self._place(), tables)
+
+    def _refused(self, what: str, error: psycopg2.Error) -> psycopg2.Error:
+        """Log ``error`` once at ERROR (as a failed statement is) and return it to raise."""
+        if self.log_failures:
+            log.error("%s failed: %s", what, error)
+        return error
+
+    def _require_table(self, table_name: str, what: str | None = None) -> None:
+        """Raise :class:`MissingTableError` (logged once) unless ``table_name`` exists.
+
+        ``what`` names the call for the ERROR record.
+        """
         if not self.check_table(table_name):
-            raise psycopg2.IntegrityError(
-                f"table {table_name!r} does not exist: create it first with create_timescale_db()"
-            )
+            missing = self._missing_table(table_name)
+            raise self._refused(what or f"using table {table_name!r}", missing)
+
+    def _columns_of(self, table_name: str) -> dict[str, str]:
+        """Return ``{column: type}`` of ``table_name``; empty when there is no such table."""
+        checked_name(table_name, "table name")
+        with self.transaction(f"column_types({table_name!r})") as cursor:
+            cursor.execute(_TABLE_COLUMNS, (table_name,))
+            return dict(cursor.fetchall())
 
     def table_columns(self, table_name: str) -> dict[str, str]:
         """Return ``{column: type}`` of ``table_name`` in column order (``format_type`` names).
 
         Raises
         ------
-        psycopg2.IntegrityError
-            The table does not exist.
+        MissingTableError
+            The table does not exist (an ``IntegrityError``).
         """
-        checked_name(table_name, "table name")
-        with self.transaction(f"column_types({table_name!r})") as cursor:
-            cursor.execute(_TABLE_COLUMNS, (table_name,))
-            found = dict(cursor.fetchall())
+        found = self._columns_of(table_name)
         if not found:
-            raise psycopg2.IntegrityError(f"table {table_name!r} does not exist")
+            missing = self._missing_table(table_name)
+            raise self._refused(f"table_columns({table_name!r})", missing)
         return found
 
     def column_types(self, table_name: str, columns: Sequence[str]) -> list[str]:
@@ -76,16 +107,19 @@ class Schema(Connection):
 
         Raises
         ------
-        psycopg2.IntegrityError
-            The table or a column does not exist.
+        MissingTableError
+            The table does not exist (an ``IntegrityError``).
+        MissingColumnError
+            The table has not every one of ``columns`` (an ``IntegrityError``).
         """
-        found = self.table_columns(table_name)
-        missing = [c for c in columns if c not in found]
-        if missing:
-            raise psycopg2.IntegrityError(
-                f"table {table_name!r} has no column {', '.join(map(repr, missing))}"
-                f" (columns: {', '.join(found)})"
-            )
+        found = self._columns_of(table_name)
+        missing = (
+            self._missing_table(table_name)
+            if not found
+            else missing_columns(table_name, self._place(), list(found), columns)
+        )
+        if missing is not None:
+            raise self._refused(f"column_types({table_name!r})", missing)
         return [found[c] for c in columns]
 
     def get_list_columns(self, table_name: str) -> list[list[str]]:
@@ -98,11 +132,11 @@ class Schema(Connection):
         ------
         psycopg2.DatabaseError
             Not connected.
-        psycopg2.IntegrityError
-            The table does not exist.
+        MissingTableError
+            The table does not exist (an ``IntegrityError``, as in 0.5).
         """
         self.require_connection()
-        self._require_table(table_name)
+        self._require_table(table_name, f"get_list_columns({table_name!r})")
         with self.transaction(f"get_list_columns({table_name!r})") as cursor:
             cursor.execute(
                 "SELECT attname, atttypid::regtype::text FROM pg_attribute"
@@ -125,14 +159,14 @@ class Schema(Connection):
         ------
         ValueError
             An invalid name, type or constraint.
-        psycopg2.IntegrityError
-            The table does not exist.
+        MissingTableError
+            The table does not exist (an ``IntegrityError``, as in 0.4/0.5).
         """
         table = ident(table_name, "table name")
         column = ident(column_name, "column name")
         kind = DataType.parse(data_type)
         checks = [Constraint.parse(c).sql(column_name) for c in constraints or []]
-        self._require_table(table_name)
+        self._require_table(table_name, f"new_column({table_name!r}, {column_name!r})")
         if self.check_column(table_name, column_name):
             log.debug("Column %r of %r already exists", column_name, table_name)
             return
