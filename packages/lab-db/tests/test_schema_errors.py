@@ -149,6 +149,10 @@ COLUMN_CALLS: dict[str, Callable[[Database], Any]] = {
     "column_types": lambda db: db.column_types("gauge", ["pressure", "volts"]),
     "insert_many": lambda db: db.insert_many("gauge", ["time", "volts"], [(START, 2.0)]),
     "insert_columns": lambda db: db.insert_columns("gauge", ["time", "volts"], [[START], [2.0]]),
+    "new_entry check_columns": lambda db: db.new_entry(
+        "gauge", ["pressure", "volts"], [2.0, 3.0], check_columns=True
+    ),
+    "update_measurement": lambda db: db.update_measurement("gauge", 1, ["volts"], [2.0]),
 }
 
 

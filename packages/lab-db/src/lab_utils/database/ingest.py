@@ -54,8 +54,9 @@ class Ingest(Schema):
         ------
         psycopg2.DataError
             ``columns`` and ``data`` differ in length, or are empty.
-        psycopg2.IntegrityError
-            With ``check_columns``: the table or a column does not exist.
+        MissingTableError, MissingColumnError
+            With ``check_columns``: the table or a column does not exist (each an
+            ``IntegrityError``).
         psycopg2.DatabaseError
             Not connected.
         """
@@ -68,13 +69,7 @@ class Ingest(Schema):
         if not columns:
             raise psycopg2.DataError("Empty data")
         if check_columns:
-            self._require_table(table_name)
-            missing = [c for c in columns if not self.check_column(table_name, c)]
-            if missing:
-                raise psycopg2.IntegrityError(
-                    f"table {table_name!r} has no column {', '.join(map(repr, missing))}:"
-                    " add it with new_column()"
-                )
+            self._require_columns(table_name, columns, f"new_entry({table_name!r})")
         connection = self.require_connection()
         cache: dict[tuple[str, tuple[str, ...]], str] | None = self.__dict__.get("_inserts")
         if cache is None or self.__dict__.get("_inserts_for") is not connection:
@@ -321,8 +316,8 @@ class Ingest(Schema):
             No data, or ``columns`` and ``values`` differ in length.
         psycopg2.DatabaseError
             Not connected.
-        psycopg2.IntegrityError
-            The table does not exist.
+        MissingTableError, MissingColumnError
+            The table or a column does not exist (each an ``IntegrityError``).
         ValueError
             An impossible column name.
         """
@@ -335,7 +330,9 @@ class Ingest(Schema):
         if len(pairs) == 0:
             raise psycopg2.DataError("Empty data")
         self.require_connection()
-        self._require_table(table_name)
+        self._require_columns(
+            table_name, [column for column, _ in pairs], f"update_measurement({table_name!r})"
+        )
         assignments = sql.SQL(", ").join(
             sql.SQL("{} = %s").format(ident(pair[0], "column name")) for pair in pairs
         )

@@ -112,6 +112,17 @@ class Schema(Connection):
         MissingColumnError
             The table has not every one of ``columns`` (an ``IntegrityError``).
         """
+        found = self._require_columns(table_name, columns, f"column_types({table_name!r})")
+        return [found[c] for c in columns]
+
+    def _require_columns(
+        self, table_name: str, columns: Sequence[str], what: str
+    ) -> dict[str, str]:
+        """Return ``{column: type}`` of ``table_name`` once it has every one of ``columns``.
+
+        Raises :class:`MissingTableError` or :class:`MissingColumnError`, logged once as
+        ``what`` failing.
+        """
         found = self._columns_of(table_name)
         missing = (
             self._missing_table(table_name)
@@ -119,8 +130,8 @@ class Schema(Connection):
             else missing_columns(table_name, self._place(), list(found), columns)
         )
         if missing is not None:
-            raise self._refused(f"column_types({table_name!r})", missing)
-        return [found[c] for c in columns]
+            raise self._refused(what, missing)
+        return found
 
     def get_list_columns(self, table_name: str) -> list[list[str]]:
         """Return the columns of ``table_name`` as ``[name, type]`` pairs, in order (0.5).
