@@ -41,7 +41,9 @@ def _load_quietly() -> Callable[[list[str] | None], int] | None:
 
     A KeyboardInterrupt raised in the middle of an import can land in one of importlib's
     weakref callbacks, where Python prints "Exception ignored" with a traceback and goes on
-    as if Ctrl+C had never come; the import is therefore left to finish first.
+    as if Ctrl+C had never come, and one raised in code that an import runs through
+    ``exec`` of a string (dataclasses, namedtuple) makes Python die by SIGINT at exit even
+    when caught. The imports are therefore left to finish first.
     """
     import signal
 
@@ -55,6 +57,11 @@ def _load_quietly() -> Callable[[list[str] | None], int] | None:
         except ValueError:  # not the main thread
             defer = False
     try:
+        # Also what the first run imports on its way: the subcommands (build_parser()) and
+        # shutil (argparse's help formatter, up to Python 3.10).
+        import shutil  # noqa: F401
+
+        from lab_utils.socket_comm import fleet, shell  # noqa: F401
         from lab_utils.socket_comm.cli import main as run
     finally:
         if defer:
