@@ -278,7 +278,7 @@ def test_a_tls_ca_file_without_certificates_is_named(
     not_pem.write_text("not a certificate\n")
     assert main(["--port", "1", "send", "--tls-ca", str(not_pem), "status"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: the TLS files hold no usable certificate or key: ")
+    assert err.startswith("error: no usable CA certificate in the --tls-ca file: ")
     assert err.endswith(f" ({not_pem})\n")
 
 

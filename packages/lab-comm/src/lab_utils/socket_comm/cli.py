@@ -306,14 +306,56 @@ def client_of(args: argparse.Namespace, persistent: bool = False) -> Client:
         raise CommandLineError(str(error), cause=error) from None
     except OSError as error:
         if is_tls_error(error):
-            given = ", ".join(p for p in (args.tls_ca, args.tls_cert, args.tls_key) if p)
-            reason = getattr(error, "reason", None) or error
-            what = f"the TLS files hold no usable certificate or key: {reason}"
-            raise CommandLineError(f"{what} ({given})", cause=error) from None
+            raise unusable_tls(args, error) from None
         flag = next((f for f, path in files.items() if path and path == error.filename), None)
         reason = os.strerror(error.errno) if error.errno else str(error)
         what = f"cannot read the {flag} file: {reason}" if flag else str(error.strerror)
         raise CommandLineError(f"{what} ({error.filename})", cause=error) from None
+
+
+def unusable_tls(args: argparse.Namespace, error: OSError) -> CommandLineError:
+    """Return the one-line error for TLS files that hold no usable certificate or key.
+
+    It names the flag that gave the file, as the other option errors do: ``--tls-ca`` when
+    the CA bundle is the unusable one, else ``--tls-cert`` (and ``--tls-key`` when given,
+    as ssl does not say which of the pair it could not use).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options.
+    error : OSError
+        The :class:`ssl.SSLError` raised while building the client's TLS context.
+
+    Returns
+    -------
+    CommandLineError
+        ``no usable ... in the --flag file: <reason> (<path>)``.
+    """
+    reason = getattr(error, "reason", None) or error
+    if args.tls_ca and not ca_usable(args.tls_ca):
+        what, flags = "CA certificate", {"--tls-ca": args.tls_ca}
+    else:
+        what, flags = "certificate or key", {"--tls-cert": args.tls_cert, "--tls-key": args.tls_key}
+    given = {flag: path for flag, path in flags.items() if path}
+    if not given:  # --tls alone: the system's CA certificates (not ours to name a file of)
+        what = f"no usable system CA certificates for --tls: {reason}"
+        return CommandLineError(what, cause=error)
+    files = " and ".join(given) + (" files" if len(given) > 1 else " file")
+    return CommandLineError(
+        f"no usable {what} in the {files}: {reason} ({', '.join(given.values())})", cause=error
+    )
+
+
+def ca_usable(ca: str) -> bool:
+    """Tell whether the CA bundle ``ca`` loads, to name it alone when it does not."""
+    import ssl  # imported already: an ssl.SSLError led here
+
+    try:
+        ssl.create_default_context(cafile=str(Path(ca).expanduser()))
+    except (ssl.SSLError, OSError):
+        return False
+    return True
 
 
 def where(client: Client) -> str:
