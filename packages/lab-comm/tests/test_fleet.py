@@ -274,6 +274,9 @@ def test_fleet_file_problems_are_one_line_errors(
     assert "no daemon in" in capsys.readouterr().err
     assert main(["--port", "1507", "fleet", str(fleet)]) == 2
     assert "--port does not apply" in capsys.readouterr().err
+    for flag in ("--tls-ca", "--tls-cert", "--tls-key"):  # each daemon's TLS is in FILE
+        assert main([flag, str(fleet), "fleet", str(fleet)]) == 2
+        assert f"{flag} does not apply" in capsys.readouterr().err
 
 
 def test_unknown_options_are_warned_about_with_the_closest_name(tmp_path: Path) -> None:

@@ -358,7 +358,16 @@ def _show(args: argparse.Namespace, probes: list[Probe], watching: bool) -> None
     sys.stdout.flush()
 
 
-_CONNECTION_OPTIONS = ("host", "port", "config", "secret_file", "secret", "tls_ca", "tls_cert")
+_CONNECTION_OPTIONS = (
+    "host",
+    "port",
+    "config",
+    "secret_file",
+    "secret",
+    "tls_ca",
+    "tls_cert",
+    "tls_key",
+)
 
 
 def run_fleet(args: argparse.Namespace) -> int:
