@@ -338,6 +338,7 @@ class BatchQueue:
                 if self._open.rows or self._spool_waiting or self._down_since is not None:
                     self._changed.wait(remaining)
                     continue
+                self._idle.set()  # nothing queued: a flush() waiting for that may return
                 self._asleep, self._stop_at = True, 1
                 woken = self._changed.wait(IDLE_LOOK)
                 if self._asleep:  # not by a row: add() stops at a chunk again
