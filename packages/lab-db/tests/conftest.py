@@ -8,15 +8,17 @@ with the reason, except under ``CI=true``, where they fail.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
+import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg2
 import pytest
 
-from lab_utils.database import Database, EmbeddedPostgres
+from lab_utils.database import Database, DataType, EmbeddedPostgres
 
 _names = itertools.count()
 
@@ -56,6 +58,25 @@ def raw(db: Database) -> Iterator[psycopg2.extensions.connection]:
     connection.autocommit = True
     yield connection
     connection.close()
+
+
+GAUGE_TIME = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+"""The time of the row the ``gauge`` fixture holds."""
+
+
+@pytest.fixture
+def gauge(db: Database) -> Database:
+    """``db`` with a table ``gauge`` (time, pressure) holding one row: ``GAUGE_TIME``, 1.5."""
+    db.create_timescale_db("gauge")
+    db.new_column("gauge", "pressure", DataType.double)
+    db.new_entry("gauge", ["time", "pressure"], [GAUGE_TIME, 1.5])
+    return db
+
+
+@pytest.fixture
+def logged_errors(caplog: pytest.LogCaptureFixture) -> Callable[[], list[str]]:
+    """Return a function listing the messages logged at ERROR or above so far."""
+    return lambda: [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -12,20 +11,11 @@ import psycopg2.errors
 import psycopg2.extensions
 import pytest
 
-from lab_utils.database import Database, DataType
+from lab_utils.database import Database
 from lab_utils.database.database import MissingColumnError, MissingTableError
 
-START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)  # the time of the gauge fixture's row
 END = START + dt.timedelta(days=1)
-
-
-@pytest.fixture
-def gauge(db: Database) -> Database:
-    """``db`` with a table ``gauge`` (time, pressure) holding one row."""
-    db.create_timescale_db("gauge")
-    db.new_column("gauge", "pressure", DataType.double)
-    db.new_entry("gauge", ["time", "pressure"], [START, 1.5])
-    return db
 
 
 def _still_usable(db: Database) -> None:
@@ -36,12 +26,8 @@ def _still_usable(db: Database) -> None:
     assert db.fetch_latest_value("gauge") == (START, 1.5)
 
 
-def _errors(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
-
-
 def test_fetch_latest_value_of_a_missing_table_names_it_and_says_what_to_do(
-    gauge: Database, caplog: pytest.LogCaptureFixture
+    gauge: Database, logged_errors: Callable[[], list[str]]
 ) -> None:
     with pytest.raises(MissingTableError) as raised:
         gauge.fetch_latest_value("guage")
@@ -57,12 +43,12 @@ def test_fetch_latest_value_of_a_missing_table_names_it_and_says_what_to_do(
     assert isinstance(error, psycopg2.errors.UndefinedTable)
     assert isinstance(error, psycopg2.ProgrammingError)
     assert error.pgcode == "42P01"
-    assert _errors(caplog) == [f"fetch_latest('guage') failed: {error}"]  # once, clearly
+    assert logged_errors() == [f"fetch_latest('guage') failed: {error}"]  # once, clearly
     _still_usable(gauge)
 
 
 def test_fetch_latest_value_of_a_missing_column_names_it_and_lists_the_columns(
-    gauge: Database, caplog: pytest.LogCaptureFixture
+    gauge: Database, logged_errors: Callable[[], list[str]]
 ) -> None:
     with pytest.raises(MissingColumnError) as raised:
         gauge.fetch_latest_value("gauge", ["pressure", "presure"])
@@ -76,7 +62,7 @@ def test_fetch_latest_value_of_a_missing_column_names_it_and_lists_the_columns(
     assert isinstance(error, psycopg2.errors.UndefinedColumn)
     assert isinstance(error, psycopg2.IntegrityError)
     assert error.pgcode == "42703"
-    assert len(_errors(caplog)) == 1
+    assert len(logged_errors()) == 1
     _still_usable(gauge)
 
 
@@ -128,10 +114,10 @@ def test_a_table_without_a_time_column_is_named_as_the_reason(gauge: Database, r
 
 
 def test_raw_conditions_naming_a_missing_column_keep_the_servers_error(
-    gauge: Database, caplog: pytest.LogCaptureFixture
+    gauge: Database, logged_errors: Callable[[], list[str]]
 ) -> None:
     # retrieve_entries sends its conditions as written: the server's words say what is wrong.
     with pytest.raises(psycopg2.errors.UndefinedColumn, match='column "volts" does not exist'):
         gauge.retrieve_entries("gauge", "volts > 1")
-    assert len(_errors(caplog)) == 1
+    assert len(logged_errors()) == 1
     _still_usable(gauge)

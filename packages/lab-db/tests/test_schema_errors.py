@@ -8,7 +8,6 @@ read-back words them, still the ``IntegrityError`` 0.4/0.5 raised.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,16 +21,7 @@ import lab_utils.database
 from lab_utils.database import BufferedWriter, Database, DataType, missing, readback
 from lab_utils.database.database import MissingColumnError, MissingTableError
 
-START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
-
-
-@pytest.fixture
-def gauge(db: Database) -> Database:
-    """``db`` with a table ``gauge`` (time, pressure) holding one row."""
-    db.create_timescale_db("gauge")
-    db.new_column("gauge", "pressure", DataType.double)
-    db.new_entry("gauge", ["time", "pressure"], [START, 1.5])
-    return db
+START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)  # the time of the gauge fixture's row
 
 
 def _still_usable(db: Database) -> None:
@@ -45,12 +35,8 @@ def _still_usable(db: Database) -> None:
     ]
 
 
-def _errors(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
-
-
 def test_get_list_columns_of_a_missing_table_names_it_and_says_what_to_do(
-    gauge: Database, caplog: pytest.LogCaptureFixture
+    gauge: Database, logged_errors: Callable[[], list[str]]
 ) -> None:
     with pytest.raises(MissingTableError) as raised:
         gauge.get_list_columns("guage")
@@ -65,16 +51,16 @@ def test_get_list_columns_of_a_missing_table_names_it_and_says_what_to_do(
     assert isinstance(error, psycopg2.IntegrityError)
     assert isinstance(error, psycopg2.errors.UndefinedTable)
     assert error.pgcode == "42P01"
-    assert _errors(caplog) == [f"get_list_columns('guage') failed: {error}"]  # once, clearly
+    assert logged_errors() == [f"get_list_columns('guage') failed: {error}"]  # once, clearly
     _still_usable(gauge)
 
 
 def test_new_column_on_a_missing_table_creates_nothing_and_says_so_once(
-    gauge: Database, raw: Any, caplog: pytest.LogCaptureFixture
+    gauge: Database, raw: Any, logged_errors: Callable[[], list[str]]
 ) -> None:
     with pytest.raises(MissingTableError, match=r"table 'guage' does not exist in database"):
         gauge.new_column("guage", "volts", DataType.double)
-    error_lines = _errors(caplog)
+    error_lines = logged_errors()
     assert len(error_lines) == 1
     assert error_lines[0].startswith("new_column('guage', 'volts') failed: table 'guage'")
     with raw.cursor() as cursor:
@@ -112,7 +98,7 @@ CALLS: dict[str, Callable[[Database, str], Any]] = {
 
 @pytest.mark.parametrize("call", CALLS.values(), ids=CALLS.keys())
 def test_every_schema_and_writing_call_on_a_missing_table_says_so_in_one_error_record(
-    gauge: Database, call: Callable[[Database, str], Any], caplog: pytest.LogCaptureFixture
+    gauge: Database, call: Callable[[Database, str], Any], logged_errors: Callable[[], list[str]]
 ) -> None:
     with pytest.raises(MissingTableError) as raised:
         call(gauge, "nowhere")
@@ -123,7 +109,7 @@ def test_every_schema_and_writing_call_on_a_missing_table_says_so_in_one_error_r
         ": check the name, or create it with create_timescale_db('nowhere')"
     )
     assert isinstance(raised.value, psycopg2.IntegrityError)
-    assert len(_errors(caplog)) == 1
+    assert len(logged_errors()) == 1
     _still_usable(gauge)
 
 
@@ -158,7 +144,7 @@ COLUMN_CALLS: dict[str, Callable[[Database], Any]] = {
 
 @pytest.mark.parametrize("call", COLUMN_CALLS.values(), ids=COLUMN_CALLS.keys())
 def test_a_missing_column_is_named_with_the_tables_columns(
-    gauge: Database, call: Callable[[Database], Any], caplog: pytest.LogCaptureFixture
+    gauge: Database, call: Callable[[Database], Any], logged_errors: Callable[[], list[str]]
 ) -> None:
     with pytest.raises(MissingColumnError) as raised:
         call(gauge)
@@ -172,7 +158,7 @@ def test_a_missing_column_is_named_with_the_tables_columns(
     assert isinstance(error, psycopg2.IntegrityError)
     assert isinstance(error, psycopg2.errors.UndefinedColumn)
     assert error.pgcode == "42703"
-    assert len(_errors(caplog)) == 1
+    assert len(logged_errors()) == 1
     _still_usable(gauge)
 
 
